@@ -1,0 +1,36 @@
+# Two commands a new user needs: `make run` and `make test`. Both are idempotent.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint bench demo clean samples
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+# torch is pinned to the CPU build that lies on local disk; a bare `torch` would pull CUDA.
+$(STAMP): pyproject.toml $(BIN)/python
+	$(BIN)/pip install -q "torch==2.13.0"
+	$(BIN)/pip install -q -e ".[dev,torch]"
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/cockpit demo
+
+test: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check cockpit tests benchmarks scripts
+	$(BIN)/mypy cockpit
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run_all
+
+samples: $(STAMP)
+	$(BIN)/python scripts/make_sample_runs.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,3 @@
+from cockpit.cli.main import main
+
+raise SystemExit(main())

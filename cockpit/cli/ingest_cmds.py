@@ -1,0 +1,215 @@
+"""`cockpit import`, `watch`, `runs` and `query`: the headless face of the ingest core."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from cockpit.cli.common import add_db_arg, db_path, existing_paths
+from cockpit.cli.errors import CliError
+from cockpit.cli.output import format_alert, print_rows
+from cockpit.health.alert import Alert
+from cockpit.store.db import connect
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("import", help="ingest past runs into the history (idempotent)")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    add_db_arg(p)
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("watch", help="headless live monitor: tail runs, store, print alerts")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    add_db_arg(p)
+    p.add_argument("--json", action="store_true", help="one alert object per line")
+    p.add_argument("--once", action="store_true", help="process what exists, then exit")
+    p.add_argument("--replay-gpu", type=Path, metavar="DIR", help="GPU telemetry recording to replay")
+    p.add_argument("--stall-after", type=float, metavar="SEC", help="seconds without a point = stalled")
+    p.add_argument("--poll", type=float, default=0.25, metavar="SEC", help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_watch)
+
+    p = sub.add_parser("runs", help="list runs with status and last values")
+    add_db_arg(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("query", help="read-only SQL over the history")
+    p.add_argument("sql", metavar="SQL")
+    add_db_arg(p)
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    p.set_defaults(func=cmd_query)
+
+
+def _count_points(db: Path) -> int:
+    if not db.exists():
+        return 0
+    con = connect(db, read_only=True)
+    try:
+        row = con.execute("SELECT count(*) FROM metrics").fetchone()
+        return int(row[0]) if row else 0
+    finally:
+        con.close()
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from cockpit.ingest.engine import IngestError, import_paths
+
+    paths = existing_paths(args.paths)
+    db = db_path(args)
+    before = _count_points(db)
+    try:
+        run_ids = import_paths(paths, db)
+    except IngestError as err:
+        raise CliError(str(err)) from None
+    after = _count_points(db)
+    print(f"imported {len(run_ids)} run(s), {after - before} new point(s) into {db}")
+    return 0
+
+
+def make_health(stall_after: float | None = None) -> Any:
+    """The training-health monitor, when that package is present."""
+    try:
+        from cockpit.health.monitor import HealthMonitor
+    except ModuleNotFoundError:
+        return None
+    try:
+        from cockpit.health.config import HealthConfig
+    except ModuleNotFoundError:
+        return HealthMonitor()
+    config = HealthConfig()
+    if stall_after is not None and hasattr(config, "stall_after_s"):
+        import dataclasses
+
+        config = dataclasses.replace(config, stall_after_s=stall_after)
+    return HealthMonitor(config)
+
+
+class AlertPrinter:
+    """Prints alerts from any thread, one line each (or one JSON object per line)."""
+
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+        self.worst = -1
+        self._lock = threading.Lock()
+
+    def __call__(self, alerts: list[Alert]) -> None:
+        from cockpit.health.alert import severity_rank
+
+        with self._lock:
+            for alert in alerts:
+                data = alert.to_json()
+                self.worst = max(self.worst, severity_rank(alert.severity))
+                line = json.dumps(data) if self.as_json else format_alert(data)
+                print(line, flush=True)
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    from cockpit.ingest.engine import IngestEngine, IngestError
+    from cockpit.store.writer import StoreWriter
+
+    paths = existing_paths(args.paths)
+    printer = AlertPrinter(args.json)
+    health = make_health(args.stall_after)
+    with StoreWriter(db_path(args)) as writer:
+        try:
+            engine = IngestEngine(writer, paths, health=health, on_alerts=printer,
+                                  poll_interval=args.poll)
+        except IngestError as err:
+            raise CliError(str(err)) from None
+        gpu = _start_gpu_replay(args, writer, printer, engine)
+        try:
+            if args.once:
+                engine.poll_once(final=True)
+                engine.settle_status()
+                if gpu is not None:
+                    gpu.join()
+            else:
+                if not args.json:
+                    print(f"watching {', '.join(map(str, paths))} (Ctrl+C to stop)",
+                          file=sys.stderr, flush=True)
+                engine.start()
+                while True:
+                    time.sleep(1.0)
+                    _check_stalls(engine, health, writer, printer)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            engine.stop()
+            writer.flush()
+    return 0
+
+
+def _check_stalls(engine: Any, health: Any, writer: Any, printer: AlertPrinter) -> None:
+    if health is None or not hasattr(health, "check_stall"):
+        return
+    now = time.time()
+    for run in engine.runs.values():
+        alerts = health.check_stall(run.row.run_id, run.row.name, now, None,
+                                    run.status in ("finished", "failed"))
+        if alerts:
+            writer.put_alerts(alerts)
+            printer(alerts)
+            if run.status != "stalled":
+                run.status = "stalled"
+                writer.put_run_status(run.row.run_id, "stalled", alerts[0].message)
+
+
+def _start_gpu_replay(args: argparse.Namespace, writer: Any, printer: AlertPrinter,
+                      engine: Any) -> threading.Thread | None:
+    if not args.replay_gpu:
+        return None
+    try:
+        from cockpit.telemetry.live import start_replay_for_watch
+    except ModuleNotFoundError:
+        raise CliError("GPU replay is not available in this build") from None
+    thread: threading.Thread | None = start_replay_for_watch(
+        args.replay_gpu, writer, printer, engine, as_fast_as_possible=args.once)
+    return thread
+
+
+RUNS_SQL = """
+SELECT r.name, r.status, r.last_step,
+       (SELECT m.value FROM metrics m WHERE m.run_id = r.run_id
+          AND m.key IN (SELECT s.key FROM series s WHERE s.run_id = r.run_id AND s.canonical = 'loss')
+          ORDER BY m.step DESC NULLS LAST LIMIT 1) AS last_loss,
+       (SELECT count(*) FROM alerts a WHERE a.run_id = r.run_id AND a.severity <> 'info') AS alerts,
+       epoch_ms(CAST(r.updated_at * 1000 AS BIGINT)) AS updated, r.path
+FROM runs r ORDER BY r.updated_at DESC NULLS LAST, r.name
+"""
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    con = connect(db_path(args), read_only=True)
+    try:
+        cur = con.execute(RUNS_SQL)
+        columns = [d[0] for d in cur.description]
+        rows = cur.fetchall()
+    finally:
+        con.close()
+    print_rows("json" if args.json else "table", columns, rows)
+    return 0
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    db = db_path(args)
+    con = connect(db, read_only=True)
+    try:
+        cur = con.execute(args.sql)
+        if cur.description is None:
+            return 0
+        columns = [d[0] for d in cur.description]
+        rows = cur.fetchall()
+    except duckdb.Error as err:
+        first = str(err).strip().splitlines()[0]
+        raise CliError(f"query failed on {db}: {first}") from None
+    finally:
+        con.close()
+    print_rows(args.format, columns, rows)
+    return 0

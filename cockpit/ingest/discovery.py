@@ -1,0 +1,111 @@
+"""Finding runs under watched paths (SPEC §2).
+
+A run is a folder holding at least one recognised log file; its name is the folder's path
+relative to the watched root. An MLflow run folder (`mlruns/<exp>/<run>`) is one run whose
+metric files are its sources. Discovery is repeated while watching, so runs and files that
+appear later are picked up live.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cockpit.ingest.formats import detect_format
+
+SKIP_DIRS = frozenset({".git", ".venv", "venv", "__pycache__", "node_modules", ".ipynb_checkpoints",
+                       "wandb", "checkpoints", ".cache"})
+
+_CHECKPOINT = re.compile(r"checkpoint-\d+")
+
+
+@dataclass(slots=True)
+class SourceSpec:
+    path: Path
+    format: str
+    key: str | None = None  # MLflow: the metric a file holds
+    identity: str = ""  # what the `sources` table calls it; the path unless the file moves
+
+    def __post_init__(self) -> None:
+        self.identity = self.identity or str(self.path)
+
+    def fmt_needs_key(self) -> bool:
+        return self.key is not None
+
+
+@dataclass(slots=True)
+class RunSpec:
+    run_id: str
+    name: str
+    path: Path
+    root: Path
+    sources: list[SourceSpec] = field(default_factory=list)
+    mlflow: bool = False
+
+
+def run_id_for(path: Path) -> str:
+    """Stable id of a run folder: the same folder is the same run across imports."""
+    return hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:16]
+
+
+def _run_name(run_dir: Path, root: Path) -> str:
+    try:
+        rel = run_dir.resolve().relative_to(root.resolve())
+    except ValueError:
+        return run_dir.name
+    return run_dir.name if str(rel) == "." else rel.as_posix()
+
+
+def _mlflow_run(run_dir: Path, root: Path) -> RunSpec | None:
+    try:
+        from cockpit.ingest.mlflow_store import is_mlflow_run_dir, mlflow_metric_files
+    except ModuleNotFoundError:
+        return None
+    if not is_mlflow_run_dir(run_dir):
+        return None
+    spec = RunSpec(run_id_for(run_dir), _run_name(run_dir, root), run_dir, root, mlflow=True)
+    for file, key in mlflow_metric_files(run_dir):
+        spec.sources.append(SourceSpec(file, "mlflow", key))
+    return spec
+
+
+def discover(root: Path) -> list[RunSpec]:
+    """Every run under `root` (a folder, or a single log file whose folder is the run)."""
+    root = Path(root)
+    if root.is_file():
+        fmt = detect_format(root)
+        if fmt is None:
+            return []
+        run_dir = root.parent
+        return [RunSpec(run_id_for(run_dir), run_dir.name, run_dir, run_dir,
+                        [SourceSpec(root, fmt)])]
+    runs: list[RunSpec] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith("."))
+        if "meta.yaml" in filenames and "metrics" in dirnames:
+            mlflow = _mlflow_run(here, root)
+            if mlflow is not None:
+                runs.append(mlflow)
+                dirnames[:] = []
+                continue
+        sources = []
+        checkpoints = [d for d in dirnames if _CHECKPOINT.fullmatch(d)]
+        if checkpoints and "trainer_state.json" not in filenames:
+            # HF Trainer keeps trainer_state.json in checkpoint-N/: follow the newest one.
+            newest = max(checkpoints, key=lambda d: int(d.split("-")[1]))
+            state = here / newest / "trainer_state.json"
+            if state.exists():
+                sources.append(SourceSpec(state, "hf_state",
+                                          identity=str(here / "checkpoint-*" / "trainer_state.json")))
+        dirnames[:] = [d for d in dirnames if not _CHECKPOINT.fullmatch(d)]
+        for filename in sorted(filenames):
+            fmt = detect_format(here / filename)
+            if fmt is not None:
+                sources.append(SourceSpec(here / filename, fmt))
+        if sources:
+            runs.append(RunSpec(run_id_for(here), _run_name(here, root), here, root, sources))
+    return runs

@@ -1,0 +1,361 @@
+"""The ingest loop: discovers runs, polls their files, de-duplicates series across formats,
+feeds detectors, and hands batches to the writer thread.
+
+One engine thread does all file reading (small incremental reads); the writer thread does
+all database writes. `import_paths` is the same engine run once to the end of every file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from cockpit.health.alert import Alert
+from cockpit.ingest.discovery import RunSpec, SourceSpec, discover
+from cockpit.ingest.follower import FileFollower, FollowerState
+from cockpit.ingest.formats import make_reader, priority
+from cockpit.ingest.keys import canonical_key
+from cockpit.ingest.records import PointBuffer, ReadResult, RunEvent
+from cockpit.store.writer import IngestBatch, RunRow, StoreWriter
+
+log = logging.getLogger(__name__)
+
+RECENT_S = 600.0  # an imported run written to within this long is still "running"
+
+
+class IngestError(Exception):
+    """A path the user named cannot be ingested (missing, unreadable): one sentence."""
+
+
+class HealthSink(Protocol):
+    def observe(self, run_id: str, run_name: str, keys: list[str], steps: list[int | None],
+                ts: list[float | None], values: list[float]) -> list[Alert]: ...
+
+    def observe_event(self, run_id: str, run_name: str, event: RunEvent) -> list[Alert]: ...
+
+
+@dataclass
+class _Source:
+    spec: SourceSpec
+    follower: FileFollower
+    rel: str
+    fmt: str
+    prio: int
+
+
+@dataclass
+class _Run:
+    spec: RunSpec
+    row: RunRow
+    sources: dict[str, _Source] = field(default_factory=dict)
+    owners: dict[str, tuple[str, str]] = field(default_factory=dict)  # canonical -> (format, key)
+    status: str = "running"
+
+
+@dataclass
+class IngestStats:
+    points: int = 0
+    batches: int = 0
+    bad_records: int = 0
+    rate: float = 0.0  # points/s, smoothed
+    last_error: str | None = None
+    _t: float = field(default_factory=time.monotonic)
+
+    def add(self, n: int) -> None:
+        now = time.monotonic()
+        dt = max(now - self._t, 1e-3)
+        self._t = now
+        self.points += n
+        alpha = min(1.0, dt / 2.0)
+        self.rate = (1 - alpha) * self.rate + alpha * (n / dt)
+
+
+class IngestEngine:
+    def __init__(
+        self,
+        writer: StoreWriter,
+        roots: list[Path],
+        health: HealthSink | None = None,
+        on_alerts: Callable[[list[Alert]], None] | None = None,
+        poll_interval: float = 0.25,
+        rescan_interval: float = 2.0,
+    ) -> None:
+        self.writer = writer
+        self.roots: list[Path] = []
+        self.health = health
+        self.on_alerts = on_alerts
+        self.poll_interval = poll_interval
+        self.rescan_interval = rescan_interval
+        self.runs: dict[str, _Run] = {}
+        self.stats = IngestStats()
+        self._last_scan = 0.0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        for root in roots:
+            self.add_root(root)
+
+    # ---- roots and discovery ---------------------------------------------------------
+    def add_root(self, root: Path) -> None:
+        root = Path(root).expanduser()
+        if not root.exists():
+            raise IngestError(f"{root} does not exist")
+        with self._lock:
+            if root not in self.roots:
+                self.roots.append(root)
+        self._last_scan = 0.0
+
+    def rescan(self) -> None:
+        self._last_scan = time.monotonic()
+        for root in list(self.roots):
+            try:
+                found = discover(root)
+            except OSError as err:
+                self.stats.last_error = f"cannot scan {root}: {err}"
+                continue
+            for spec in found:
+                self._adopt(spec)
+
+    def _adopt(self, spec: RunSpec) -> None:
+        run = self.runs.get(spec.run_id)
+        if run is None:
+            run = _Run(spec, RunRow(spec.run_id, spec.name, str(spec.path), str(spec.root)))
+            run.owners = self._stored_owners(spec.run_id)
+            self.runs[spec.run_id] = run
+        for src in spec.sources:
+            existing = run.sources.get(src.identity)
+            if existing is not None:
+                existing.follower.path = src.path  # a moving file (HF checkpoints)
+                continue
+            kwargs: dict[str, Any] = {"key": src.key} if src.fmt_needs_key() else {}
+            reader = make_reader(src.format, **kwargs)
+            follower = FileFollower(src.path, reader, self._stored_state(src.identity))
+            rel = _relative(src.path, spec.path) if not src.key else f"metrics/{src.key}"
+            run.sources[src.identity] = _Source(src, follower, rel, src.format, priority(src.format))
+        # Read the richest formats first so they claim their series before poorer copies.
+        run.sources = dict(sorted(run.sources.items(), key=lambda kv: -kv[1].prio))
+
+    def _stored_state(self, identity: str) -> FollowerState | None:
+        cur = self.writer.cursor()
+        try:
+            row = cur.execute(
+                'SELECT dev, inode, "offset", head_sig, reader_state FROM sources WHERE path = ?',
+                [identity],
+            ).fetchone()
+        finally:
+            cur.close()
+        if row is None:
+            return None
+        return FollowerState(int(row[0] or 0), int(row[1] or 0), int(row[2] or 0), row[3] or "",
+                             json.loads(row[4]) if row[4] else None)
+
+    def _stored_owners(self, run_id: str) -> dict[str, tuple[str, str]]:
+        cur = self.writer.cursor()
+        try:
+            rows = cur.execute(
+                "SELECT canonical, format, key FROM series WHERE run_id = ?", [run_id]
+            ).fetchall()
+        finally:
+            cur.close()
+        return {c: (f, k) for c, f, k in rows}
+
+    # ---- polling -------------------------------------------------------------------
+    def poll_once(self, final: bool = False) -> int:
+        """Read what is new in every followed file; returns the number of points queued."""
+        if time.monotonic() - self._last_scan >= self.rescan_interval or final:
+            self.rescan()
+        total = 0
+        for run in list(self.runs.values()):
+            for src in list(run.sources.values()):
+                while True:
+                    try:
+                        result = src.follower.poll(final=final)
+                    except OSError as err:
+                        self.stats.last_error = f"cannot read {src.spec.path}: {err}"
+                        break
+                    if result is not None:
+                        total += self._emit(run, src, result)
+                    if not (final and src.follower.more):
+                        break
+        return total
+
+    def _emit(self, run: _Run, src: _Source, result: ReadResult) -> int:
+        points, series, deletes = self._claim(run, src, result.points)
+        if result.bad_records:
+            self.stats.bad_records += result.bad_records
+            self.stats.last_error = f"{src.spec.path}: {result.bad_records} unreadable record(s), " \
+                                    f"e.g. {result.first_bad!r}"
+        status = self._status_from_events(run, result.events, len(points))
+        st = src.follower.state
+        self.writer.put_ingest(IngestBatch(
+            run=run.row, source=src.rel, source_path=src.spec.identity, format=src.fmt,
+            points=points, events=result.events, params=result.params, dev=st.dev,
+            inode=st.inode, offset=st.offset, head_sig=st.head_sig, reader_state=st.reader_state,
+            series=series, deletes=deletes, status=status,
+        ))
+        self.stats.batches += 1
+        self.stats.add(len(points))
+        if self.health is not None:
+            alerts: list[Alert] = []
+            if len(points):
+                alerts += self.health.observe(run.row.run_id, run.row.name, points.keys,
+                                              points.steps, points.ts, points.values)
+            for event in result.events:
+                alerts += self.health.observe_event(run.row.run_id, run.row.name, event)
+            if alerts:
+                self.writer.put_alerts(alerts)
+                if self.on_alerts is not None:
+                    self.on_alerts(alerts)
+        return len(points)
+
+    def _claim(self, run: _Run, src: _Source, points: PointBuffer
+               ) -> tuple[PointBuffer, list[tuple[str, str, str]], list[tuple[str, list[str]]]]:
+        """Keep only the series this file is the richest source of (SPEC §2)."""
+        series: list[tuple[str, str, str]] = []
+        deletes: list[tuple[str, list[str]]] = []
+        if not len(points):
+            return points, series, deletes
+        keys_in = set(points.keys)
+        allowed: set[str] = set()
+        for key in keys_in:
+            canonical = canonical_key(key)
+            owner = run.owners.get(canonical)
+            if owner is None:
+                run.owners[canonical] = (src.fmt, key)
+                series.append((canonical, key, src.fmt))
+                allowed.add(key)
+            elif owner[0] == src.fmt:
+                allowed.add(key)
+            elif priority(owner[0]) < src.prio:
+                losers = [s.rel for s in run.sources.values() if s.fmt == owner[0]]
+                deletes.append((owner[1], losers))
+                run.owners[canonical] = (src.fmt, key)
+                series.append((canonical, key, src.fmt))
+                allowed.add(key)
+        if allowed == keys_in:
+            return points, series, deletes
+        kept = PointBuffer()
+        for k, s, t, v in zip(points.keys, points.steps, points.ts, points.values, strict=True):
+            if k in allowed:
+                kept.add(k, s, t, v)
+        return kept, series, deletes
+
+    def _status_from_events(self, run: _Run, events: list[RunEvent], npoints: int
+                            ) -> tuple[str, str | None] | None:
+        new: tuple[str, str | None] | None = None
+        for event in events:
+            if event.kind == "error":
+                new = ("failed", event.message)
+            elif event.kind == "finished" and run.status != "failed":
+                new = ("finished", event.message)
+        if new is None and npoints and run.status in ("stalled", "unknown"):
+            new = ("running", None)
+        if new is not None:
+            run.status = new[0]
+        return new
+
+    def settle_status(self) -> None:
+        """After an import: runs with no end marker are `finished`/`failed` per a process
+        record (SPEC §5's process.json) or `unknown` when their files went quiet long ago."""
+        now = time.time()
+        for run in self.runs.values():
+            if run.status in ("failed", "finished"):
+                continue
+            record = _process_record(run.spec.path)
+            if record is not None and record.get("exit_code") is not None:
+                code = record["exit_code"]
+                status = "finished" if code == 0 else "failed"
+                self.writer.put_run_status(run.row.run_id, status, f"process exit code {code}")
+                run.status = status
+                continue
+            newest = max((_mtime(s.spec.path) for s in run.sources.values()), default=0.0)
+            status = "running" if now - newest < RECENT_S else "unknown"
+            if status != run.status:
+                self.writer.put_run_status(run.row.run_id, status, None)
+                run.status = status
+
+    # ---- background thread -----------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._loop, name="cockpit-ingest", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+        for run in self.runs.values():
+            for src in run.sources.values():
+                src.follower.close()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                busy = self.poll_once()
+            except Exception as err:  # keep watching; the status bar shows the problem
+                log.exception("ingest poll failed")
+                self.stats.last_error = str(err)
+                busy = 0
+            more = any(s.follower.more for r in self.runs.values() for s in r.sources.values())
+            self._stop.wait(0 if (busy and more) else self.poll_interval)
+
+
+def _relative(path: Path, run_dir: Path) -> str:
+    try:
+        return path.relative_to(run_dir).as_posix()
+    except ValueError:
+        return path.name
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def _process_record(run_dir: Path) -> dict[str, Any] | None:
+    path = run_dir / "process.json"
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def import_paths(
+    paths: list[Path],
+    db_path: str | Path,
+    on_batch: Callable[[list[Alert]], None] | None = None,
+    health: HealthSink | None = None,
+    writer: StoreWriter | None = None,
+) -> list[str]:
+    """Ingest every run under `paths` to the end of its files; returns the run ids.
+
+    Running it again adds nothing: offsets are stored with the points.
+    """
+    for path in paths:
+        if not Path(path).exists():
+            raise IngestError(f"{path} does not exist")
+    own = writer is None
+    w = writer or StoreWriter(db_path)
+    try:
+        engine = IngestEngine(w, [Path(p) for p in paths], health=health, on_alerts=on_batch)
+        engine.poll_once(final=True)
+        engine.settle_status()
+        for run in engine.runs.values():
+            for src in run.sources.values():
+                src.follower.close()
+        w.flush()
+        return list(engine.runs)
+    finally:
+        if own:
+            w.close()

@@ -1,0 +1,95 @@
+"""Which reader handles a file, and how rich each format is.
+
+When one run folder holds the same series in several formats, the richest format wins
+(full precision and every step beats a text log printed every 10 steps): `PRIORITY`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from pathlib import Path
+from typing import Any
+
+from cockpit.ingest.records import StreamReader
+
+# format -> (module, reader class, priority: higher wins)
+FORMATS: dict[str, tuple[str, str, int]] = {
+    "jsonl": ("cockpit.ingest.jsonl", "JsonlReader", 50),
+    "tfevents": ("cockpit.ingest.tfevents", "TfeventsReader", 40),
+    "mlflow": ("cockpit.ingest.mlflow_store", "MlflowMetricReader", 40),
+    "csv": ("cockpit.ingest.csvlog", "CsvLogReader", 30),
+    "hf_state": ("cockpit.ingest.hf_state", "HfTrainerStateReader", 30),
+    "text": ("cockpit.ingest.textlog", "TextLogReader", 10),
+}
+
+# Files that look like logs but are not metric logs: Cockpit's own telemetry recording
+# (SPEC §5) and the recorder's process sidecar.
+TELEMETRY_FILES = frozenset({"gpu_trace.jsonl", "gpu_procs.jsonl"})
+_ROTATED = re.compile(r"\.(\d+|gz|bz2|xz|zst|old|bak)$")
+TEXT_SUFFIXES = (".log", ".txt", ".out", ".err")
+SNIFF_BYTES = 256 * 1024
+
+
+def priority(fmt: str) -> int:
+    return FORMATS[fmt][2]
+
+
+def make_reader(fmt: str, **kwargs: Any) -> StreamReader:
+    module, cls, _ = FORMATS[fmt]
+    reader: StreamReader = getattr(importlib.import_module(module), cls)(**kwargs)
+    return reader
+
+
+def _head(path: Path, n: int = SNIFF_BYTES) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read(n)
+    except OSError:
+        return b""
+
+
+def detect_format(path: Path) -> str | None:
+    """The format of a metric log, or None (not a log, or too early to tell: ask again later)."""
+    fmt = _detect(path)
+    return fmt if fmt is not None and _available(fmt) else None
+
+
+def _available(fmt: str) -> bool:
+    try:
+        importlib.import_module(FORMATS[fmt][0])
+    except ModuleNotFoundError:
+        return False
+    return True
+
+
+def _detect(path: Path) -> str | None:
+    name = path.name
+    if name in TELEMETRY_FILES or _ROTATED.search(name) and not name.startswith("events.out"):
+        return None
+    if name.startswith("events.out.tfevents."):
+        return "tfevents"
+    if name == "trainer_state.json":
+        return "hf_state"
+    lower = name.lower()
+    if lower.endswith((".jsonl", ".ndjson")):
+        from cockpit.ingest.jsonl import looks_like_jsonl_metrics
+
+        return "jsonl" if looks_like_jsonl_metrics(_head(path, 64 * 1024)) else None
+    if lower.endswith(".csv"):
+        if not _available("csv"):
+            return None
+        from cockpit.ingest.csvlog import looks_like_metrics_csv
+
+        return "csv" if looks_like_metrics_csv(_head(path, 64 * 1024)) else None
+    if lower.endswith(TEXT_SUFFIXES):
+        return "text" if _available("text") and _text_has_metrics(_head(path)) else None
+    return None
+
+
+def _text_has_metrics(head: bytes) -> bool:
+    if not head:
+        return False
+    reader = make_reader("text")
+    result = reader.feed(head)
+    return len(result.points) > 0 or any(e.kind == "error" for e in result.events)

@@ -1,0 +1,117 @@
+"""What readers produce: columnar point buffers and run events.
+
+Readers append to plain Python lists (fast) instead of creating one object per point;
+the writer turns a buffer into numpy columns once per batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class PointBuffer:
+    """Columnar points of one source: parallel lists of raw key, step, ts and value.
+
+    `step` may be None (no step logged) and `ts` may be None (no wall time logged).
+    `value` is always a float and keeps NaN and +/-Inf exactly as logged.
+    """
+
+    __slots__ = ("keys", "steps", "ts", "values")
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+        self.steps: list[int | None] = []
+        self.ts: list[float | None] = []
+        self.values: list[float] = []
+
+    def add(self, key: str, step: int | None, ts: float | None, value: float) -> None:
+        self.keys.append(key)
+        self.steps.append(step)
+        self.ts.append(ts)
+        self.values.append(value)
+
+    def extend(self, other: PointBuffer) -> None:
+        self.keys.extend(other.keys)
+        self.steps.extend(other.steps)
+        self.ts.extend(other.ts)
+        self.values.extend(other.values)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def rows(self) -> list[tuple[str, int | None, float | None, float]]:
+        return list(zip(self.keys, self.steps, self.ts, self.values, strict=True))
+
+
+@dataclass(slots=True)
+class RunEvent:
+    """Something a log says about the run itself rather than a metric.
+
+    kind: "error" (a crash: traceback, OOM, NCCL timeout, CUDA error; marks the run failed),
+    "finished" (the log says training completed), "info".
+    """
+
+    kind: str
+    message: str
+    step: int | None = None
+    ts: float | None = None
+
+
+@dataclass(slots=True)
+class ReadResult:
+    """The output of one `feed` call."""
+
+    points: PointBuffer = field(default_factory=PointBuffer)
+    events: list[RunEvent] = field(default_factory=list)
+    # Run-level facts a reader learned (params, tags, run name, total steps): merged into run_params.
+    params: dict[str, Any] = field(default_factory=dict)
+    # Lines or records that could not be parsed: counted, and the first one kept for the message.
+    bad_records: int = 0
+    first_bad: str | None = None
+
+    def bad(self, what: str) -> None:
+        self.bad_records += 1
+        if self.first_bad is None:
+            self.first_bad = what[:200]
+
+
+class StreamReader:
+    """Base of every reader: pure and incremental, bytes in, points out.
+
+    The follower feeds the bytes appended to a file since the last call. A reader keeps an
+    incomplete trailing record (half-written line, partial tfevents record) in `pending`
+    and waits for the rest. The follower stores `offset - len(pending)` with the points, so
+    after a restart the reader is rebuilt from `state()` and fed again from that offset.
+    """
+
+    format: str = "?"
+    # True for files rewritten as a whole (trainer_state.json): the follower re-feeds the
+    # full content on every change, after calling `on_rewrite()`.
+    whole_file: bool = False
+
+    def __init__(self) -> None:
+        self.pending = b""
+
+    def feed(self, data: bytes) -> ReadResult:
+        raise NotImplementedError
+
+    def finish(self) -> ReadResult:
+        """The file will not grow any more (import of a finished file): flush what is safe."""
+        return ReadResult()
+
+    def on_rewrite(self) -> None:
+        """The file was replaced, truncated or rotated: it will be fed again from byte 0.
+
+        The default treats the new content as new data. Readers of files that are rewritten
+        with their old content plus more (Lightning's CSV, trainer_state.json) override this to
+        skip what they already produced.
+        """
+        self.pending = b""
+
+    def state(self) -> dict[str, Any]:
+        """JSON-serialisable state stored beside the offset (beyond `pending`)."""
+        return {}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Rebuild from `state()` after a restart."""

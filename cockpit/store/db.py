@@ -1,0 +1,84 @@
+"""Opening the history database: default location, migrations, clear errors when it is locked."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import duckdb
+import platformdirs
+
+from cockpit.store.schema import MIGRATIONS, SCHEMA_VERSION
+
+
+class StoreError(Exception):
+    """A database problem a user can cause (locked, unreadable, newer schema): one sentence."""
+
+
+def default_db_path() -> Path:
+    return Path(platformdirs.user_data_dir("cockpit", appauthor=False)) / "history.duckdb"
+
+
+def _explain(path: Path, err: Exception) -> StoreError:
+    text = str(err)
+    if "lock" in text.lower():
+        pid = re.search(r"PID (\d+)", text)
+        holder = f" (PID {pid.group(1)})" if pid else ""
+        return StoreError(
+            f"database {path} is in use by another process{holder}; close it or pass --db "
+            "with another file"
+        )
+    first = text.strip().splitlines()[0] if text.strip() else type(err).__name__
+    return StoreError(f"cannot open database {path}: {first}")
+
+
+def connect(path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open (and create or migrate, unless read-only) the database at `path`."""
+    path = Path(path)
+    if read_only and not path.exists():
+        raise StoreError(f"database {path} does not exist; run `cockpit import` or `watch` first")
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        con = duckdb.connect(str(path), read_only=read_only)
+    except (duckdb.IOException, duckdb.Error) as err:
+        raise _explain(path, err) from None
+    if not read_only:
+        migrate(con, path)
+    else:
+        version = schema_version(con)
+        if version > SCHEMA_VERSION:
+            con.close()
+            raise StoreError(f"database {path} was written by a newer Cockpit (schema {version})")
+    return con
+
+
+def schema_version(con: duckdb.DuckDBPyConnection) -> int:
+    row = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
+    ).fetchone()
+    if not row or not row[0]:
+        return 0
+    got = con.execute("SELECT max(version) FROM schema_version").fetchone()
+    return int(got[0]) if got and got[0] is not None else 0
+
+
+def migrate(con: duckdb.DuckDBPyConnection, path: Path | str = "?", upto: int = SCHEMA_VERSION) -> int:
+    """Apply the missing migrations, each in its own transaction. Returns the final version."""
+    version = schema_version(con)
+    if version > SCHEMA_VERSION:
+        raise StoreError(f"database {path} was written by a newer Cockpit (schema {version})")
+    if version == 0:
+        con.execute("CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL)")
+    for target in range(version + 1, upto + 1):
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for statement in MIGRATIONS[target - 1]:
+                con.execute(statement)
+            con.execute("DELETE FROM schema_version")
+            con.execute("INSERT INTO schema_version VALUES (?)", [target])
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+    return max(version, upto)

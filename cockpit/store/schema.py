@@ -1,0 +1,60 @@
+"""The DuckDB schema and its migrations.
+
+Each migration is a list of statements that moves the database from version N-1 to N and
+keeps every row already stored. SPEC §3 column names are the public contract: only add.
+Timestamps are unix seconds as DOUBLE (what the logs carry; `to_timestamp(ts)` in SQL).
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[list[str]] = [
+    # v1: the core history.
+    [
+        """CREATE TABLE runs(
+            run_id VARCHAR PRIMARY KEY, name VARCHAR, path VARCHAR, root VARCHAR,
+            status VARCHAR DEFAULT 'unknown', started_at DOUBLE, updated_at DOUBLE,
+            last_step BIGINT, status_reason VARCHAR)""",
+        """CREATE TABLE metrics(
+            run_id VARCHAR, key VARCHAR, step BIGINT, ts DOUBLE, value DOUBLE, source VARCHAR)""",
+        """CREATE TABLE alerts(
+            run_id VARCHAR, detector VARCHAR, severity VARCHAR, step BIGINT, ts DOUBLE,
+            metric VARCHAR, message VARCHAR, evidence VARCHAR, created_at DOUBLE)""",
+        # One row per followed file: where reading resumes after a restart.
+        """CREATE TABLE sources(
+            path VARCHAR PRIMARY KEY, run_id VARCHAR, format VARCHAR, dev BIGINT, inode BIGINT,
+            "offset" BIGINT, head_sig VARCHAR, reader_state VARCHAR, updated_at DOUBLE)""",
+        # Which file each series of a run comes from (the richest one wins).
+        """CREATE TABLE series(
+            run_id VARCHAR, canonical VARCHAR, key VARCHAR, source VARCHAR, format VARCHAR,
+            PRIMARY KEY (run_id, canonical))""",
+        """CREATE TABLE run_events(
+            run_id VARCHAR, ts DOUBLE, step BIGINT, kind VARCHAR, message VARCHAR, source VARCHAR)""",
+    ],
+    # v2: telemetry, evals, triage, run parameters.
+    [
+        """CREATE TABLE run_params(run_id VARCHAR, key VARCHAR, value VARCHAR, source VARCHAR,
+            PRIMARY KEY (run_id, key))""",
+        """CREATE TABLE gpu_samples(
+            ts DOUBLE, host VARCHAR, gpu INTEGER, util_gpu DOUBLE, util_mem DOUBLE,
+            mem_used BIGINT, mem_total BIGINT, power_w DOUBLE, temp_c DOUBLE,
+            sm_clock_mhz DOUBLE, sm_active DOUBLE, tensor_active DOUBLE, dram_active DOUBLE,
+            clock_event_reasons VARCHAR, power_limit_w DOUBLE, mem_clock_mhz DOUBLE,
+            sm_occupancy DOUBLE, pcie_tx_kbs DOUBLE, pcie_rx_kbs DOUBLE, resolution VARCHAR)""",
+        """CREATE TABLE gpu_processes(
+            ts DOUBLE, host VARCHAR, gpu INTEGER, pid BIGINT, used_mem BIGINT, sm_util DOUBLE,
+            run_id VARCHAR, name VARCHAR)""",
+        """CREATE TABLE evals(
+            eval_id VARCHAR PRIMARY KEY, name VARCHAR, path VARCHAR, model VARCHAR,
+            created_at DOUBLE, format VARCHAR, task VARCHAR, n_samples BIGINT)""",
+        """CREATE TABLE eval_samples(
+            eval_id VARCHAR, sample_id VARCHAR, input VARCHAR, target VARCHAR, output VARCHAR,
+            score DOUBLE, correct BOOLEAN, metadata VARCHAR, confidence DOUBLE)""",
+        """CREATE TABLE triage_labels(
+            eval_id VARCHAR, sample_id VARCHAR, category VARCHAR, rationale VARCHAR)""",
+        """CREATE TABLE llm_cache(
+            key VARCHAR PRIMARY KEY, response VARCHAR, input_tokens BIGINT,
+            output_tokens BIGINT, created_at DOUBLE)""",
+    ],
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
