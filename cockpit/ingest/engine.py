@@ -103,7 +103,7 @@ class IngestEngine:
 
     # ---- roots and discovery ---------------------------------------------------------
     def add_root(self, root: Path) -> None:
-        root = Path(root).expanduser()
+        root = Path(root).expanduser().absolute()
         if not root.exists():
             raise IngestError(f"{root} does not exist")
         with self._lock:
@@ -204,8 +204,9 @@ class IngestEngine:
         if self.health is not None:
             alerts: list[Alert] = []
             if len(points):
-                alerts += self.health.observe(run.row.run_id, run.row.name, points.keys,
-                                              points.steps, points.ts, points.values)
+                flat = points.flat()
+                alerts += self.health.observe(run.row.run_id, run.row.name, flat.keys,
+                                              flat.steps, flat.ts, flat.values)
             for event in result.events:
                 alerts += self.health.observe_event(run.row.run_id, run.row.name, event)
             if alerts:
@@ -221,7 +222,7 @@ class IngestEngine:
         deletes: list[tuple[str, list[str]]] = []
         if not len(points):
             return points, series, deletes
-        keys_in = set(points.keys)
+        keys_in = points.key_set()
         allowed: set[str] = set()
         for key in keys_in:
             canonical = canonical_key(key)
@@ -240,11 +241,7 @@ class IngestEngine:
                 allowed.add(key)
         if allowed == keys_in:
             return points, series, deletes
-        kept = PointBuffer()
-        for k, s, t, v in zip(points.keys, points.steps, points.ts, points.values, strict=True):
-            if k in allowed:
-                kept.add(k, s, t, v)
-        return kept, series, deletes
+        return points.only(allowed), series, deletes
 
     def _status_from_events(self, run: _Run, events: list[RunEvent], npoints: int
                             ) -> tuple[str, str | None] | None:

@@ -58,6 +58,8 @@ class FileFollower:
         self.rewrites = 0
         self.more = False  # the last poll stopped at CHUNK: poll again soon
         self._fh: IO[bytes] | None = None
+        # Where the next read starts: the committed offset plus what the reader holds pending.
+        self._pos = self.state.offset
         self._seen: tuple[int, int, int] = (-1, -1, -1)  # (inode, size, mtime_ns)
         if state and state.reader_state:
             reader.restore(state.reader_state)
@@ -67,18 +69,19 @@ class FileFollower:
             self._fh.close()
             self._fh = None
 
-    def _read_from(self, fh: IO[bytes], start: int) -> ReadResult:
-        fh.seek(start)
+    def _read_more(self, fh: IO[bytes]) -> ReadResult:
+        fh.seek(self._pos)
         data = fh.read(CHUNK)
         self.more = len(data) >= CHUNK
         result = self.reader.feed(data)
-        self.state.offset = start + len(data) - len(self.reader.pending)
+        self._pos += len(data)
+        self.state.offset = self._pos - len(self.reader.pending)
         return result
 
     def _restart(self) -> None:
         self.rewrites += 1
         self.reader.on_rewrite()
-        self.state.offset = 0
+        self.state.offset = self._pos = 0
         self.state.head_sig = ""
 
     def poll(self, final: bool = False) -> ReadResult | None:
@@ -98,7 +101,10 @@ class FileFollower:
 
         if self._fh is not None and os.fstat(self._fh.fileno()).st_ino != st.st_ino:
             if not self.reader.whole_file:  # rotated: drain the old file first
-                _merge(result, self._read_from(self._fh, s.offset))
+                _merge(result, self._read_more(self._fh))
+                self.reader.pending = b""  # an unfinished last line of a rotated file stays so
+                self._pos = 0
+                s.offset, s.head_sig = 0, ""
             self.close()
         if self._fh is None:
             try:
@@ -115,14 +121,15 @@ class FileFollower:
             fh.seek(0)
             data = fh.read()
             _merge(result, self.reader.feed(data))
-            s.offset, s.head_sig = len(data), str(fst.st_mtime_ns)
+            s.offset = self._pos = len(data)
+            s.head_sig = str(fst.st_mtime_ns)  # whole files are recognised by mtime instead
         else:
             if s.offset or s.head_sig:
                 n = _sig_length(s.head_sig)
                 fh.seek(0)
                 if fst.st_size < s.offset or head_signature(fh.read(n)) != s.head_sig:
                     self._restart()  # truncated, or replaced by other content
-            _merge(result, self._read_from(fh, s.offset))
+            _merge(result, self._read_more(fh))
             if final and not self.more:
                 _merge(result, self.reader.finish())
             if _sig_length(s.head_sig) < min(HEAD, s.offset):

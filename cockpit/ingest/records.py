@@ -14,16 +14,22 @@ class PointBuffer:
     """Columnar points of one source: parallel lists of raw key, step, ts and value.
 
     `step` may be None (no step logged) and `ts` may be None (no wall time logged).
-    `value` is always a float and keeps NaN and +/-Inf exactly as logged.
+    `value` is always a number and keeps NaN and +/-Inf exactly as logged.
+
+    Bulk readers add whole per-key columns with `add_block` (no per-point work); `flat()`
+    materialises everything as four parallel lists for consumers that walk points.
     """
 
-    __slots__ = ("keys", "steps", "ts", "values")
+    __slots__ = ("keys", "steps", "ts", "values", "blocks")
 
     def __init__(self) -> None:
         self.keys: list[str] = []
         self.steps: list[int | None] = []
         self.ts: list[float | None] = []
         self.values: list[float] = []
+        # (key, steps, ts, values) columns of one key each
+        # (key, steps, ts, values) columns of one key each; lists or 1-d numpy arrays
+        self.blocks: list[tuple[str, Any, Any, Any]] = []
 
     def add(self, key: str, step: int | None, ts: float | None, value: float) -> None:
         self.keys.append(key)
@@ -31,17 +37,54 @@ class PointBuffer:
         self.ts.append(ts)
         self.values.append(value)
 
+    def add_block(self, key: str, steps: Any, ts: Any, values: Any) -> None:
+        if len(values):
+            self.blocks.append((key, steps, ts, values))
+
     def extend(self, other: PointBuffer) -> None:
         self.keys.extend(other.keys)
         self.steps.extend(other.steps)
         self.ts.extend(other.ts)
         self.values.extend(other.values)
+        self.blocks.extend(other.blocks)
 
     def __len__(self) -> int:
-        return len(self.values)
+        return len(self.values) + sum(len(b[3]) for b in self.blocks)
+
+    def key_set(self) -> set[str]:
+        return set(self.keys).union(b[0] for b in self.blocks)
+
+    def flat(self) -> PointBuffer:
+        """The same points with blocks folded into the four lists (self if no blocks)."""
+        if not self.blocks:
+            return self
+        out = PointBuffer()
+        out.keys, out.steps, out.ts, out.values = (
+            list(self.keys), list(self.steps), list(self.ts), list(self.values))
+        for key, steps, ts, values in self.blocks:
+            out.keys.extend([key] * len(values))
+            out.steps.extend(_plain(steps))
+            out.ts.extend(_plain(ts))
+            out.values.extend(_plain(values))
+        return out
+
+    def only(self, allowed: set[str]) -> PointBuffer:
+        """The points whose key is in `allowed`."""
+        out = PointBuffer()
+        for k, s, t, v in zip(self.keys, self.steps, self.ts, self.values, strict=True):
+            if k in allowed:
+                out.add(k, s, t, v)
+        out.blocks = [b for b in self.blocks if b[0] in allowed]
+        return out
 
     def rows(self) -> list[tuple[str, int | None, float | None, float]]:
-        return list(zip(self.keys, self.steps, self.ts, self.values, strict=True))
+        flat = self.flat()
+        return list(zip(flat.keys, flat.steps, flat.ts, flat.values, strict=True))
+
+
+def _plain(column: Any) -> list[Any]:
+    """Python numbers from a numpy column (detectors compare types), lists as they are."""
+    return column.tolist() if hasattr(column, "tolist") else list(column)
 
 
 @dataclass(slots=True)

@@ -43,6 +43,7 @@ def connect(path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnect
         con = duckdb.connect(str(path), read_only=read_only)
     except (duckdb.IOException, duckdb.Error) as err:
         raise _explain(path, err) from None
+    con.execute("SET enable_progress_bar = false")
     if not read_only:
         migrate(con, path)
     else:

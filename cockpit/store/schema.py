@@ -55,6 +55,19 @@ MIGRATIONS: list[list[str]] = [
             key VARCHAR PRIMARY KEY, response VARCHAR, input_tokens BIGINT,
             output_tokens BIGINT, created_at DOUBLE)""",
     ],
+    # v3: GPU telemetry rollups (cockpit.telemetry.rollup): old full-resolution samples are
+    # replaced by per-bucket mean rows in gpu_samples (resolution 'mean_<N>s') plus their
+    # min/max here; gpu_processes rows say their resolution too.
+    [
+        """CREATE TABLE gpu_sample_rollups(
+            ts DOUBLE, bucket_s DOUBLE, host VARCHAR, gpu INTEGER, n BIGINT,
+            util_gpu_min DOUBLE, util_gpu_max DOUBLE, util_mem_min DOUBLE, util_mem_max DOUBLE,
+            mem_used_min BIGINT, mem_used_max BIGINT, power_w_min DOUBLE, power_w_max DOUBLE,
+            temp_c_min DOUBLE, temp_c_max DOUBLE, sm_clock_mhz_min DOUBLE, sm_clock_mhz_max DOUBLE,
+            sm_active_min DOUBLE, sm_active_max DOUBLE, tensor_active_min DOUBLE,
+            tensor_active_max DOUBLE, dram_active_min DOUBLE, dram_active_max DOUBLE)""",
+        "ALTER TABLE gpu_processes ADD COLUMN resolution VARCHAR",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -210,7 +210,7 @@ class StoreWriter:
                     "INSERT OR REPLACE INTO series VALUES (?, ?, ?, ?, ?)",
                     [b.run.run_id, canonical, key, b.source, fmt],
                 )
-        self._insert_points(con, [b for b in batches if len(b.points)])
+        summary = self._insert_points(con, [b for b in batches if len(b.points)])
         for b in batches:
             rid = b.run.run_id
             if b.events:
@@ -231,61 +231,95 @@ class StoreWriter:
                     "UPDATE runs SET status = ?, status_reason = ? WHERE run_id = ?",
                     [b.status[0], b.status[1], rid],
                 )
-        for run_id in runs:
-            # Derived summary for `runs`: cheap thanks to zone maps on the appended rows.
+        for run_id, (t0, t1, last) in summary.items():
             con.execute(
                 """UPDATE runs SET
-                     started_at = coalesce(least(started_at, s.t0), s.t0),
-                     updated_at = coalesce(greatest(updated_at, s.t1), s.t1),
-                     last_step = coalesce(greatest(last_step, s.last), s.last)
-                   FROM (SELECT min(ts) t0, max(ts) t1, max(step) last FROM new_points
-                         WHERE run_id = ?) s
-                   WHERE runs.run_id = ?""",
-                [run_id, run_id],
+                     started_at = coalesce(least(started_at, ?), ?),
+                     updated_at = coalesce(greatest(updated_at, ?), ?),
+                     last_step = coalesce(greatest(last_step, ?), ?)
+                   WHERE run_id = ?""",
+                [*(_none(t0),) * 2, *(_none(t1),) * 2, *(_none_int(last),) * 2, run_id],
             )
 
-    def _insert_points(self, con: duckdb.DuckDBPyConnection, batches: list[IngestBatch]) -> None:
-        n = sum(len(b.points) for b in batches)
-        if not n:
-            con.execute("CREATE OR REPLACE TEMP TABLE new_points AS SELECT NULL::VARCHAR run_id, "
-                        "NULL::DOUBLE ts, NULL::BIGINT step LIMIT 0")
-            return
-        run_ids = np.empty(n, dtype=object)
-        sources = np.empty(n, dtype=object)
-        keys: list[str] = []
-        steps: list[int | None] = []
-        tss: list[float | None] = []
-        values: list[float] = []
-        i = 0
+    def _insert_points(self, con: duckdb.DuckDBPyConnection, batches: list[IngestBatch]
+                       ) -> dict[str, tuple[float, float, float]]:
+        """Append every batch's points in one statement; returns per run (min ts, max ts, max step).
+
+        Only numeric numpy columns cross into DuckDB (zero-copy scans); the strings (run,
+        key, source) travel once per series through a small code table joined on insert.
+        """
+        codes: list[np.ndarray] = []
+        steps: list[np.ndarray] = []
+        tss: list[np.ndarray] = []
+        values: list[np.ndarray] = []
+        dims: dict[tuple[str, str, str], int] = {}
         for b in batches:
-            m = len(b.points)
-            run_ids[i : i + m] = b.run.run_id
-            sources[i : i + m] = b.source
-            keys.extend(b.points.keys)
-            steps.extend(b.points.steps)
-            tss.extend(b.points.ts)
-            values.extend(b.points.values)
-            i += m
-        frame = {
-            "run_id": run_ids,
-            "key": np.array(keys, dtype=object),
-            # None becomes NaN here and NULL in DuckDB; NaN *values* are restored below.
-            "step": np.array(steps, dtype=np.float64),
-            "ts": np.array(tss, dtype=np.float64),
-            "value": np.array(values, dtype=np.float64),
-            "source": sources,
+            p = b.points
+            parts: list[tuple[Any, Any, Any, Any]] = list(p.blocks)
+            if p.values:
+                parts.append((p.keys, p.steps, p.ts, p.values))
+            for key, bsteps, bts, bvalues in parts:
+                m = len(bvalues)
+                if isinstance(key, str):
+                    code = dims.setdefault((b.run.run_id, key, b.source), len(dims))
+                    codes.append(np.full(m, code, dtype=np.int32))
+                else:  # a column of keys (text logs and other row-wise readers)
+                    codes.append(np.fromiter(
+                        (dims.setdefault((b.run.run_id, k, b.source), len(dims)) for k in key),
+                        dtype=np.int32, count=m))
+                # None becomes NaN here and NULL in DuckDB; NaN *values* are restored below.
+                steps.append(np.asarray(bsteps, dtype=np.float64))
+                tss.append(np.asarray(bts, dtype=np.float64))
+                values.append(np.asarray(bvalues, dtype=np.float64))
+        if not codes:
+            return {}
+        code = np.concatenate(codes)
+        step = np.concatenate(steps)
+        ts = np.concatenate(tss)
+        frame = {"code": code, "step": step, "ts": ts, "value": np.concatenate(values)}
+        names = list(dims)
+        table = {
+            "code": np.arange(len(names), dtype=np.int32),
+            "run_id": np.array([d[0] for d in names], dtype=object),
+            "key": np.array([d[1] for d in names], dtype=object),
+            "source": np.array([d[2] for d in names], dtype=object),
         }
         con.register("points_frame", frame)
+        con.register("points_dims", table)
         try:
             con.execute(
-                "CREATE OR REPLACE TEMP TABLE new_points AS SELECT run_id, key, "
-                "CAST(step AS BIGINT) AS step, ts, coalesce(value, 'NaN'::DOUBLE) AS value, source "
-                "FROM points_frame"
+                "INSERT INTO metrics SELECT d.run_id, d.key, CAST(f.step AS BIGINT), f.ts, "
+                "coalesce(f.value, 'NaN'::DOUBLE), d.source "
+                "FROM points_frame f JOIN points_dims d ON f.code = d.code"
             )
         finally:
             con.unregister("points_frame")
-        con.execute("INSERT INTO metrics SELECT run_id, key, step, ts, value, source FROM new_points")
-        self.points_written += n
+            con.unregister("points_dims")
+        self.points_written += len(code)
+        summary: dict[str, tuple[float, float, float]] = {}
+        run_codes: dict[str, list[int]] = {}
+        for i, (run_id, _, _) in enumerate(names):
+            run_codes.setdefault(run_id, []).append(i)
+        for run_id, cs in run_codes.items():
+            mask = np.isin(code, cs) if len(run_codes) > 1 else slice(None)
+            with np.errstate(all="ignore"):
+                t, st = ts[mask], step[mask]
+                summary[run_id] = (_nan(np.nanmin, t), _nan(np.nanmax, t), _nan(np.nanmax, st))
+        return summary
+
+
+def _nan(fn: Callable[[np.ndarray], Any], arr: np.ndarray) -> float:
+    if not len(arr) or np.isnan(arr).all():
+        return float("nan")
+    return float(fn(arr))
+
+
+def _none(x: float) -> float | None:
+    return None if x != x else x
+
+
+def _none_int(x: float) -> int | None:
+    return None if x != x else int(x)
 
 
 def _param_text(value: Any) -> str:

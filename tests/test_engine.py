@@ -1,0 +1,94 @@
+import json
+import shutil
+import time
+from pathlib import Path
+
+from cockpit.ingest.engine import IngestEngine, import_paths
+from cockpit.store.db import connect
+from cockpit.store.writer import StoreWriter
+from tests.conftest import H100
+
+
+def q(db: Path, sql: str, params: list | None = None):
+    con = connect(db, read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
+def wait_for(predicate, timeout: float = 15.0) -> None:
+    """Wait on a condition (the engine thread works asynchronously), never a fixed sleep."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.01)
+
+
+def test_h100_import_one_set_of_points_per_series_and_idempotent(h100_copy, db):
+    ids = import_paths([h100_copy], db)
+    assert len(ids) == 5
+    loss = q(db, "SELECT count(*), min(source), max(source) FROM metrics JOIN runs USING (run_id) "
+                 "WHERE name = 'healthy_bf16' AND key = 'loss'")
+    assert loss == [(857, "metrics.jsonl", "metrics.jsonl")]
+    # train.log and the tfevents file hold the same series: none of their points is stored twice
+    dupes = q(db, "SELECT run_id, key, step, count(*) FROM metrics GROUP BY ALL HAVING count(*) > 1")
+    assert dupes == []
+    nan_steps = q(db, "SELECT min(step), max(step), count(*) FROM metrics JOIN runs USING (run_id) "
+                      "WHERE name = 'fp16_adam_eps_nan' AND key = 'loss' AND isnan(value)")
+    assert nan_steps == [(1, 609, 609)]
+    series = q(db, "SELECT canonical, format FROM series JOIN runs USING (run_id) "
+                   "WHERE name = 'healthy_bf16' ORDER BY 1")
+    assert ("loss", "jsonl") in series and all(fmt == "jsonl" for _, fmt in series)
+    before = q(db, "SELECT count(*) FROM metrics")
+    import_paths([h100_copy], db)
+    assert q(db, "SELECT count(*) FROM metrics") == before
+    statuses = dict(q(db, "SELECT name, status FROM runs"))
+    assert statuses["memory_leak_oom"] == "failed" and statuses["healthy_bf16"] == "finished"
+    events = q(db, "SELECT kind, message FROM run_events JOIN runs USING (run_id) WHERE name = 'memory_leak_oom'")
+    assert len(events) == 1 and events[0][0] == "error" and "OutOfMemoryError" in events[0][1]
+
+
+def test_text_log_series_move_to_a_richer_source_that_appears_later(tmp_path, db):
+    run = tmp_path / "runs" / "exp"
+    run.mkdir(parents=True)
+    shutil.copy(H100 / "healthy_bf16" / "train.log", run / "train.log")
+    import_paths([tmp_path / "runs"], db)
+    assert q(db, "SELECT DISTINCT source FROM metrics WHERE key = 'loss'") == [("train.log",)]
+    shutil.copy(H100 / "healthy_bf16" / "metrics.jsonl", run / "metrics.jsonl")
+    import_paths([tmp_path / "runs"], db)
+    assert q(db, "SELECT source, count(*) FROM metrics WHERE key = 'loss' GROUP BY 1") == [("metrics.jsonl", 857)]
+
+
+def test_live_watch_picks_up_new_runs_and_appended_lines(tmp_path, db):
+    root = tmp_path / "runs"
+    root.mkdir()
+    with StoreWriter(db) as writer:
+        engine = IngestEngine(writer, [root], poll_interval=0.02, rescan_interval=0.05)
+        engine.start()
+        cur = writer.cursor()
+        try:
+            run = root / "late-run"
+            run.mkdir()
+            log = run / "metrics.jsonl"
+            with open(log, "a") as f:
+                for step in range(5):
+                    f.write(json.dumps({"step": step, "loss": 1.0 / (step + 1)}) + "\n")
+                    f.flush()
+                    wait_for(lambda s=step: cur.execute("SELECT max(step) FROM metrics").fetchone()[0] == s)
+                f.write('{"step": 5, "loss"')  # half a line is never stored
+                f.flush()
+                time.sleep(0.2)
+                assert cur.execute("SELECT count(*) FROM metrics").fetchone()[0] == 5
+            assert cur.execute("SELECT name FROM runs").fetchall() == [("late-run",)]
+        finally:
+            engine.stop()
+
+
+def test_deleted_run_folder_keeps_its_history(tmp_path, db):
+    root = tmp_path / "runs"
+    shutil.copytree(H100 / "lr_stuck_at_zero", root / "lr")
+    import_paths([root], db)
+    shutil.rmtree(root / "lr")
+    import_paths([root], db)
+    assert q(db, "SELECT count(*) FROM metrics WHERE key = 'loss'") == [(791,)]

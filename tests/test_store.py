@@ -1,0 +1,116 @@
+import subprocess
+import sys
+import textwrap
+import threading
+
+import duckdb
+import pytest
+
+from cockpit.health.alert import Alert
+from cockpit.ingest.records import PointBuffer
+from cockpit.store.db import StoreError, connect, migrate, schema_version
+from cockpit.store.schema import MIGRATIONS, SCHEMA_VERSION
+from cockpit.store.writer import IngestBatch, RunRow, StoreWriter
+
+
+def batch(run_id: str, n: int, start: int = 0, offset: int = 0) -> IngestBatch:
+    pts = PointBuffer()
+    for i in range(start, start + n):
+        pts.add("loss", i, 1000.0 + i, 1.0 / (i + 1))
+    pts.add("loss", start + n, None, float("nan"))
+    return IngestBatch(RunRow(run_id, "r", "/r", "/"), "m.jsonl", f"/r/{run_id}.jsonl", "jsonl",
+                       pts, offset=offset)
+
+
+def test_fresh_database_has_every_spec_table(db):
+    con = connect(db)
+    tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    assert {"runs", "metrics", "alerts", "gpu_samples", "gpu_processes", "evals", "eval_samples",
+            "triage_labels"} <= tables
+    assert schema_version(con) == SCHEMA_VERSION
+    cols = {r[0] for r in con.execute("DESCRIBE metrics").fetchall()}
+    assert cols >= {"run_id", "key", "step", "ts", "value", "source"}
+    con.close()
+
+
+def test_migration_from_v1_keeps_data(db):
+    con = duckdb.connect(str(db))
+    migrate(con, db, upto=1)
+    con.execute("INSERT INTO runs (run_id, name) VALUES ('a', 'old run')")
+    con.execute("INSERT INTO metrics VALUES ('a', 'loss', 1, 1.0, 'NaN'::DOUBLE, 'm.jsonl')")
+    con.close()
+    con = connect(db)  # migrates to the newest version
+    assert schema_version(con) == SCHEMA_VERSION == len(MIGRATIONS)
+    assert con.execute("SELECT name FROM runs").fetchall() == [("old run",)]
+    assert con.execute("SELECT isnan(value) FROM metrics").fetchall() == [(True,)]
+    con.close()
+
+
+def test_newer_schema_is_refused_with_a_clear_message(db):
+    con = connect(db)
+    con.execute("UPDATE schema_version SET version = 999")
+    con.close()
+    with pytest.raises(StoreError, match="newer Cockpit"):
+        connect(db)
+
+
+def test_writer_batches_keep_nan_null_steps_and_commit_offsets(db):
+    with StoreWriter(db) as w:
+        w.put_ingest(batch("a", 100, offset=123))
+        w.put_alerts([Alert("r", "nan", "critical", 100, None, "loss", "NaN", {"v": float("nan")}, "a")])
+        w.flush()
+        cur = w.cursor()
+        assert cur.execute("SELECT count(*), count(*) FILTER (WHERE isnan(value)) FROM metrics").fetchone() == (101, 1)
+        assert cur.execute("SELECT count(*) FROM metrics WHERE ts IS NULL").fetchone() == (1,)
+        assert cur.execute('SELECT "offset" FROM sources').fetchone() == (123,)
+        assert cur.execute("SELECT last_step, started_at FROM runs").fetchone() == (100, 1000.0)
+        assert cur.execute("SELECT evidence FROM alerts").fetchone() == ('{"v": "nan"}',)
+
+
+def test_readers_see_committed_data_while_ingest_runs(db):
+    with StoreWriter(db) as w:
+        seen: list[int] = []
+        done = threading.Event()
+
+        def read() -> None:
+            cur = w.cursor()
+            while not done.is_set():
+                seen.append(cur.execute("SELECT count(*) FROM metrics").fetchone()[0])
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        for i in range(20):
+            w.put_ingest(batch("a", 1000, start=i * 2000))
+            w.flush()
+        done.set()
+        reader.join()
+        assert seen == sorted(seen)  # counts only grow: readers never see half a batch
+        assert all(n % 1001 == 0 for n in seen)
+        assert w.cursor().execute("SELECT count(*) FROM metrics").fetchone() == (20 * 1001,)
+
+
+def test_database_in_use_by_another_process_gives_one_clear_sentence(db):
+    connect(db).close()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import duckdb, sys
+            con = duckdb.connect({str(db)!r})
+            print("locked", flush=True)
+            sys.stdin.read()
+        """)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(StoreError) as err:
+            connect(db)
+        assert "in use by another process" in str(err.value) and str(db) in str(err.value)
+        with pytest.raises(StoreError):
+            connect(db, read_only=True)
+        out = subprocess.run([sys.executable, "-m", "cockpit", "runs", "--db", str(db)],
+                             capture_output=True, text=True)
+        assert out.returncode == 2
+        assert out.stderr.count("\n") == 1 and "in use by another process" in out.stderr
+        assert "Traceback" not in out.stderr
+    finally:
+        holder.communicate("")
