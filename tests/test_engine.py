@@ -92,3 +92,20 @@ def test_deleted_run_folder_keeps_its_history(tmp_path, db):
     shutil.rmtree(root / "lr")
     import_paths([root], db)
     assert q(db, "SELECT count(*) FROM metrics WHERE key = 'loss'") == [(791,)]
+
+
+def test_mlflow_run_folder_is_one_run_with_params_and_status(tmp_path, db):
+    run = tmp_path / "mlruns" / "0" / "abc123"
+    (run / "metrics" / "train").mkdir(parents=True)
+    (run / "params").mkdir()
+    (run / "tags").mkdir()
+    (run / "meta.yaml").write_text("run_id: abc123\nexperiment_id: '0'\nstatus: 3\nrun_name: demo\n")
+    (run / "metrics" / "train" / "loss").write_text("1700000000000 2.5 0\n1700000001000 NaN 1\n")
+    (run / "params" / "lr").write_text("0.001")
+    (run / "tags" / "mlflow.runName").write_text("demo")
+    import_paths([tmp_path / "mlruns"], db)
+    assert q(db, "SELECT name, status FROM runs") == [("0/abc123", "finished")]
+    assert q(db, "SELECT key, step, isnan(value) FROM metrics ORDER BY step") == [
+        ("train/loss", 0, False), ("train/loss", 1, True)]
+    params = dict(q(db, "SELECT key, value FROM run_params"))
+    assert params["param.lr"] == "0.001" and params["run_name"] == "demo"

@@ -27,6 +27,8 @@ from cockpit.store.writer import IngestBatch, RunRow, StoreWriter
 log = logging.getLogger(__name__)
 
 RECENT_S = 600.0  # an imported run written to within this long is still "running"
+_MLFLOW_STATUS = {"RUNNING": "running", "FINISHED": "finished", "FAILED": "failed",
+                  "KILLED": "failed", "SCHEDULED": "unknown"}
 
 
 class IngestError(Exception):
@@ -56,6 +58,7 @@ class _Run:
     sources: dict[str, _Source] = field(default_factory=dict)
     owners: dict[str, tuple[str, str]] = field(default_factory=dict)  # canonical -> (format, key)
     status: str = "running"
+    meta_mtime: float = -1.0  # MLflow meta.yaml, re-read when it changes
 
 
 @dataclass
@@ -140,6 +143,23 @@ class IngestEngine:
             run.sources[src.identity] = _Source(src, follower, rel, src.format, priority(src.format))
         # Read the richest formats first so they claim their series before poorer copies.
         run.sources = dict(sorted(run.sources.items(), key=lambda kv: -kv[1].prio))
+        if spec.mlflow:
+            self._mlflow_meta(run)
+
+    def _mlflow_meta(self, run: _Run) -> None:
+        """MLflow keeps params, tags and the run's status beside the metric files."""
+        from cockpit.ingest.mlflow_store import read_mlflow_run_meta
+
+        mtime = _mtime(run.spec.path / "meta.yaml")
+        if mtime == run.meta_mtime:
+            return
+        run.meta_mtime = mtime
+        meta = read_mlflow_run_meta(run.spec.path)
+        status = _MLFLOW_STATUS.get(meta.get("status", ""))
+        if status is not None:
+            run.status = status
+        self.writer.put_run_meta(run.row, meta, (status, f"MLflow status {meta['status']}")
+                                 if status is not None else None)
 
     def _stored_state(self, identity: str) -> FollowerState | None:
         cur = self.writer.cursor()

@@ -121,6 +121,8 @@ class FileFollower:
             fh.seek(0)
             data = fh.read()
             _merge(result, self.reader.feed(data))
+            if final:
+                _merge(result, self.reader.finish())
             s.offset = self._pos = len(data)
             s.head_sig = str(fst.st_mtime_ns)  # whole files are recognised by mtime instead
         else:

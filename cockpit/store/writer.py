@@ -79,6 +79,11 @@ class StoreWriter:
     def put_ingest(self, batch: IngestBatch) -> None:
         self._queue.put(("ingest", batch))
 
+    def put_run_meta(self, run: RunRow, params: dict[str, Any],
+                     status: tuple[str, str | None] | None = None) -> None:
+        """Register a run with its parameters/tags (MLflow meta, configs) and maybe a status."""
+        self._queue.put(("runmeta", (run, params, status)))
+
     def put_alerts(self, alerts: Iterable[Alert]) -> None:
         alerts = list(alerts)
         if alerts:
@@ -179,6 +184,8 @@ class StoreWriter:
                     )
                 elif kind == "rows":
                     _write_rows(con, *payload)
+                elif kind == "runmeta":
+                    _write_run_meta(con, *payload)
                 elif kind == "eval":
                     _write_eval(con, *payload)
                 elif kind == "call":
@@ -261,8 +268,8 @@ class StoreWriter:
             for key, bsteps, bts, bvalues in parts:
                 m = len(bvalues)
                 if isinstance(key, str):
-                    code = dims.setdefault((b.run.run_id, key, b.source), len(dims))
-                    codes.append(np.full(m, code, dtype=np.int32))
+                    series_code = dims.setdefault((b.run.run_id, key, b.source), len(dims))
+                    codes.append(np.full(m, series_code, dtype=np.int32))
                 else:  # a column of keys (text logs and other row-wise readers)
                     codes.append(np.fromiter(
                         (dims.setdefault((b.run.run_id, k, b.source), len(dims)) for k in key),
@@ -335,6 +342,21 @@ def _write_alerts(con: duckdb.DuckDBPyConnection, alerts: list[Alert]) -> None:
         for a in alerts
     ]
     _write_rows(con, "alerts", rows)
+
+
+def _write_run_meta(con: duckdb.DuckDBPyConnection, run: RunRow, params: dict[str, Any],
+                    status: tuple[str, str | None] | None) -> None:
+    con.execute(
+        "INSERT INTO runs (run_id, name, path, root, status) VALUES (?, ?, ?, ?, 'unknown') "
+        "ON CONFLICT (run_id) DO NOTHING",
+        [run.run_id, run.name, run.path, run.root],
+    )
+    for k, v in params.items():
+        con.execute("INSERT OR REPLACE INTO run_params VALUES (?, ?, ?, ?)",
+                    [run.run_id, str(k), _param_text(v), "meta"])
+    if status is not None:
+        con.execute("UPDATE runs SET status = ?, status_reason = ? WHERE run_id = ?",
+                    [status[0], status[1], run.run_id])
 
 
 def _write_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any]]) -> None:
