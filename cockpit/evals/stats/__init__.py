@@ -1,0 +1,1 @@
+"""Eval statistics in numpy alone: intervals, slices, calibration, paired comparison."""

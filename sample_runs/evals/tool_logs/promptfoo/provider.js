@@ -1,0 +1,5 @@
+class Shouty {
+  id() { return 'shouty'; }
+  async callApi(prompt) { return { output: prompt.toUpperCase() }; }
+}
+module.exports = Shouty;
