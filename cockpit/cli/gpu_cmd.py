@@ -1,0 +1,231 @@
+"""`cockpit gpu`: stream GPU telemetry from local NVML, a recording, or Prometheus + DCGM.
+
+`--json` prints one object per GPU sample with the gpu_samples columns. `--record DIR` writes
+the recording format (gpu_trace.jsonl + gpu_procs.jsonl) into DIR, created if missing; a path
+ending in gpu_trace.jsonl means its folder. `--db FILE` also stores the samples in that history
+database (off by default: this command is a viewer). Prometheus credentials come from the
+environment (COCKPIT_PROMETHEUS_TOKEN for a bearer token, COCKPIT_PROMETHEUS_USER and
+COCKPIT_PROMETHEUS_PASSWORD for basic auth) or, visible to `ps`, from the URL
+(http://user:pass@host:9090).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from cockpit.cli.errors import CliError
+
+DEFAULT_INTERVAL_S = 1.0
+DEFAULT_PROMETHEUS_INTERVAL_S = 5.0
+GB = 1e9
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "gpu",
+        help="stream GPU telemetry (local NVML, a replayed recording, or Prometheus + dcgm-exporter)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--json", action="store_true", help="one JSON object per GPU sample")
+    p.add_argument("--interval", type=float, metavar="SEC",
+                   help="seconds between samples (default 1; 0.1 = focus mode; Prometheus: 5)")
+    p.add_argument("--record", type=Path, metavar="DIR",
+                   help="also write a recording (gpu_trace.jsonl + gpu_procs.jsonl) into DIR")
+    p.add_argument("--replay", type=Path, metavar="DIR", help="replay a recording instead of NVML")
+    p.add_argument("--speed", type=float, metavar="N",
+                   help="with --replay: N x real time (default 1; 0 = as fast as possible)")
+    p.add_argument("--prometheus", metavar="URL",
+                   help="read dcgm-exporter metrics from the Prometheus server at URL")
+    p.add_argument("--since", type=float, metavar="SEC",
+                   help="with --prometheus: first print the last SEC seconds of history")
+    p.add_argument("--count", type=int, metavar="N", help="stop after N samples")
+    p.add_argument("--db", type=Path, metavar="FILE",
+                   help="also store the samples in this history database")
+    p.set_defaults(func=cmd_gpu)
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    if args.replay is not None and args.prometheus:
+        raise CliError("choose one source: --replay DIR or --prometheus URL, not both")
+    if args.speed is not None and args.replay is None:
+        raise CliError("--speed only applies to --replay")
+    if args.speed is not None and args.speed < 0:
+        raise CliError("--speed must be 0 (as fast as possible) or a positive factor")
+    if args.interval is not None and not args.interval >= 0.1:
+        raise CliError("--interval must be at least 0.1 seconds")
+    if args.count is not None and args.count < 1:
+        raise CliError("--count must be at least 1")
+    if args.since is not None and (not args.prometheus or not args.since > 0):
+        raise CliError("--since takes a positive number of seconds and only applies to --prometheus")
+
+
+def _make_source(args: argparse.Namespace) -> Any:
+    from cockpit.telemetry.sources import TelemetryUnavailable
+
+    try:
+        if args.replay is not None:
+            from cockpit.telemetry.replay import ReplaySource
+
+            speed = 1.0 if args.speed is None else args.speed
+            return ReplaySource(args.replay, speed=speed)
+        if args.prometheus:
+            from cockpit.telemetry.prometheus import PrometheusSource
+
+            return PrometheusSource(
+                args.prometheus,
+                interval_s=args.interval or DEFAULT_PROMETHEUS_INTERVAL_S,
+                token=os.environ.get("COCKPIT_PROMETHEUS_TOKEN") or None,
+                username=os.environ.get("COCKPIT_PROMETHEUS_USER") or None,
+                password=os.environ.get("COCKPIT_PROMETHEUS_PASSWORD"),
+            )
+        from cockpit.telemetry.sampler import SamplerConfig
+        from cockpit.telemetry.sources import LocalNvmlSource
+
+        source = LocalNvmlSource(config=SamplerConfig(interval_s=args.interval or DEFAULT_INTERVAL_S))
+        source.open()
+        return source
+    except TelemetryUnavailable as err:
+        raise CliError(str(err), code=2) from None
+
+
+def _fmt(value: Any, unit: str, digits: int = 0) -> str:
+    return "-" if value is None else f"{value:.{digits}f}{unit}"
+
+
+def format_sample(sample: dict[str, Any]) -> str:
+    """One human line per sample."""
+    clock = time.strftime("%H:%M:%S", time.localtime(sample["ts"]))
+    clock += f".{int(sample['ts'] * 10) % 10}"
+    used, total = sample.get("mem_used"), sample.get("mem_total")
+    memory = "-" if used is None else f"{used / GB:.1f}" + ("" if not total else f"/{total / GB:.1f}")
+    reasons = sample.get("clock_event_reasons")
+    parts = [
+        clock,
+        f"{sample['host']}:{sample['gpu']}",
+        f"util {_fmt(sample.get('util_gpu'), '%')}",
+        f"mem {memory} GB",
+        _fmt(sample.get("power_w"), " W"),
+        _fmt(sample.get("temp_c"), " C"),
+        _fmt(sample.get("sm_clock_mhz"), " MHz"),
+        f"SM {_fmt(sample.get('sm_active'), '%')}",
+        f"tensor {_fmt(sample.get('tensor_active'), '%')}",
+        f"dram {_fmt(sample.get('dram_active'), '%')}",
+        reasons if reasons else "-",
+    ]
+    return "  ".join(parts)
+
+
+def _format_processes(key: tuple[str, int], rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return f"    {key[0]}:{key[1]} no processes"
+    procs = []
+    for row in rows:
+        name = f" {row['name']}" if row.get("name") else ""
+        used = row.get("used_mem")
+        memory = "" if used is None else f" {used / GB:.1f} GB"
+        sm = "" if row.get("sm_util") is None else f" SM {row['sm_util']:.0f}%"
+        procs.append(f"pid {row['pid']}{name}{memory}{sm}")
+    return f"    {key[0]}:{key[1]} " + "; ".join(procs)
+
+
+class _Output:
+    """Prints samples (and, for humans, process changes and GPU events)."""
+
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+        self._procs: dict[tuple[str, int], tuple[int, ...]] = {}
+
+    def batch(self, batch: Any) -> None:
+        for sample in batch.samples:
+            line = json.dumps(sample) if self.as_json else format_sample(sample)
+            print(line, flush=True)
+        if self.as_json:
+            return
+        for key in batch.process_ticks:
+            rows = [r for r in batch.processes if (r["host"], r["gpu"]) == key]
+            pids = tuple(sorted(int(r["pid"]) for r in rows))
+            if self._procs.get(key) != pids:
+                self._procs[key] = pids
+                print(_format_processes(key, rows), flush=True)
+        for event in batch.events:
+            print(f"!!  {event.host}:{event.gpu} {event.message or event.kind}", flush=True)
+
+
+def cmd_gpu(args: argparse.Namespace) -> int:
+    _check_args(args)
+    from cockpit.telemetry.recorder import RecordingError, RecordingWriter
+    from cockpit.telemetry.sources import TelemetryUnavailable
+
+    recorder = None
+    if args.record is not None:
+        try:
+            recorder = RecordingWriter(args.record)
+            recorder.open()
+        except RecordingError as err:
+            raise CliError(str(err)) from None
+    source = None
+    writer = batcher = None
+    try:
+        source = _make_source(args)
+        if args.db is not None:
+            from cockpit.store.writer import StoreWriter
+            from cockpit.telemetry.store_sink import GpuStoreBatcher
+
+            writer = StoreWriter(args.db)
+            batcher = GpuStoreBatcher(writer)
+        out = _Output(args.json)
+        replaying = args.replay is not None
+        if not args.json and not replaying and not args.prometheus:
+            print(f"# {source.status}", file=sys.stderr, flush=True)  # NVML, MIG, lost GPUs
+        _stream(args, source, out, recorder, batcher)
+        if replaying and (not args.json or source.bad_lines):
+            print(f"# {source.status}", file=sys.stderr, flush=True)
+    except TelemetryUnavailable as err:
+        raise CliError(str(err), code=2) from None
+    finally:
+        if recorder is not None:
+            recorder.close()
+        if source is not None:
+            source.close()
+        if batcher is not None:
+            batcher.flush()
+        if writer is not None:
+            writer.close()
+    return 0
+
+
+def _stream(args: argparse.Namespace, source: Any, out: _Output, recorder: Any, batcher: Any) -> None:
+    stop = threading.Event()
+    remaining = args.count
+    batches = source.batches(stop)
+    if args.since:
+        now = time.time()
+        step = args.interval or DEFAULT_PROMETHEUS_INTERVAL_S
+        history = source.range_batches(now - args.since, now, step)
+        batches = _chain(history, batches)
+    for batch in batches:
+        if remaining is not None and len(batch.samples) >= remaining:
+            batch.samples = batch.samples[:remaining]
+            stop.set()
+        if remaining is not None:
+            remaining -= len(batch.samples)
+        if recorder is not None:
+            recorder.write(batch)
+        if batcher is not None:
+            batcher.add(batch)
+        out.batch(batch)
+        if stop.is_set():
+            break
+
+
+def _chain(first: Any, second: Any) -> Any:
+    yield from first
+    yield from second

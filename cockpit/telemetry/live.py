@@ -1,0 +1,133 @@
+"""Wiring a recording into `watch` and `import`: replay it through the pipeline into the store.
+
+`start_replay_for_watch` is what `cockpit watch --replay-gpu DIR` starts; `replay_into_store`
+is what `import`/`watch` can call for a run folder that holds its own recording (SPEC §5).
+The recorded training PID (process.json) is pinned to the run whose folder holds the recording,
+or to the only run watched; other recorded processes stay "other users of the GPU".
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from cockpit.health.alert import Alert
+from cockpit.telemetry.attribution import RunRef, pins_from_process_json
+from cockpit.telemetry.gpu_detectors import GpuHealthMonitor
+from cockpit.telemetry.pipeline import TelemetryPipeline
+from cockpit.telemetry.recording import find_recording
+from cockpit.telemetry.replay import ReplaySource
+from cockpit.telemetry.sources import TelemetryUnavailable
+from cockpit.telemetry.store_sink import GpuRowWriter
+
+RUN_WAIT_S = 3.0
+
+
+def _run_refs(engine: Any) -> list[RunRef]:
+    refs = []
+    for run in list(getattr(engine, "runs", {}).values()):
+        row = run.row
+        refs.append(RunRef(row.run_id, row.name, Path(row.path)))
+    return refs
+
+
+def owner_run(recording: Path, runs: list[RunRef]) -> RunRef | None:
+    """The run a recording belongs to: the deepest run folder holding it, else the only run."""
+    try:
+        where = recording.resolve()
+    except OSError:
+        where = recording.absolute()
+    holders = []
+    for run in runs:
+        try:
+            folder = run.path.resolve()
+        except OSError:
+            continue
+        if where == folder or folder in where.parents:
+            holders.append((len(str(folder)), run))
+    if holders:
+        return max(holders, key=lambda item: item[0])[1]
+    return runs[0] if len(runs) == 1 else None
+
+
+def _pin(pipeline: TelemetryPipeline, recording: Path, runs: list[RunRef]) -> None:
+    pipeline.set_runs(runs)
+    owner = owner_run(recording, runs)
+    if owner is not None:
+        for pid, run_id in pins_from_process_json(recording, owner.run_id).items():
+            pipeline.attributor.pin(pid, run_id)
+
+
+def start_replay_for_watch(
+    replay_dir: Path,
+    writer: Any,
+    on_alerts: Callable[[list[Alert]], None] | None,
+    engine: Any,
+    as_fast_as_possible: bool = False,
+) -> threading.Thread:
+    """Replay `replay_dir` on a thread into the store and the GPU detectors.
+
+    Real time with timestamps moved to now for a live `watch`; as fast as possible with the
+    recorded timestamps for `watch --once`. Raises TelemetryUnavailable if there is no recording.
+    """
+    folder = find_recording(Path(replay_dir))
+    if folder is None:
+        raise TelemetryUnavailable(f"no GPU recording at {replay_dir}: expected gpu_trace.jsonl")
+    source = ReplaySource(
+        folder, speed=0 if as_fast_as_possible else 1.0, rebase_ts=not as_fast_as_possible
+    )
+    pipeline = TelemetryPipeline(source, writer=writer, on_alerts=on_alerts)
+    seen = [-1]
+
+    def refresh_runs() -> None:
+        runs = _run_refs(engine)
+        if len(runs) != seen[0]:
+            seen[0] = len(runs)
+            _pin(pipeline, folder, runs)
+
+    pipeline.before_batch = refresh_runs
+
+    def run() -> None:
+        waited = threading.Event()
+        for _ in range(int(RUN_WAIT_S / 0.05)):  # let discovery find the runs first
+            if _run_refs(engine):
+                break
+            waited.wait(0.05)
+        pipeline.run()
+
+    thread = threading.Thread(target=run, name="cockpit-gpu-replay", daemon=True)
+    thread.start()
+    return thread
+
+
+def replay_into_store(
+    recording: Path,
+    writer: GpuRowWriter,
+    run: RunRef,
+    on_alerts: Callable[[list[Alert]], None] | None = None,
+) -> list[Alert]:
+    """Store a run's own recording (samples, processes, GPU alerts) as fast as possible."""
+    folder = find_recording(Path(recording))
+    if folder is None:
+        return []
+    monitor = GpuHealthMonitor({run.run_id: run.name})
+    pipeline = TelemetryPipeline(
+        ReplaySource(folder, speed=0), writer=writer, monitor=monitor, on_alerts=on_alerts
+    )
+    pipeline.set_runs([run])
+    pins = pins_from_process_json(folder, run.run_id) or pins_from_process_json(
+        run.path, run.run_id
+    )
+    for pid, run_id in pins.items():
+        pipeline.attributor.pin(pid, run_id)
+    alerts: list[Alert] = []
+    for batch in pipeline.source.batches():
+        if not pins:
+            for row in batch.processes:
+                row["run_id"] = run.run_id
+        alerts.extend(pipeline.handle(batch))
+    if pipeline.batcher is not None:
+        pipeline.batcher.flush()
+    return alerts

@@ -1,0 +1,351 @@
+"""PrometheusSource against a local server speaking Prometheus's HTTP API, and (when the
+`prometheus` binary is installed, e.g. Debian's package) against the real thing scraping a
+tiny dcgm-exporter look-alike."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cockpit.telemetry.prometheus import PrometheusError, PrometheusSource
+
+T0 = 1_800_000_000.0
+
+SERIES_LABELS: list[dict[str, str]] = [
+    {"gpu": "0", "UUID": "GPU-a0", "Hostname": "node-a", "instance": "10.0.0.1:9400"},
+    {"gpu": "1", "uuid": "GPU-b1", "hostname": "node-b", "instance": "10.0.0.2:9400"},
+    {"gpu": "2", "UUID": "GPU-a2", "Hostname": "node-a", "GPU_I_ID": "3", "GPU_I_PROFILE": "1g.10gb"},
+    {"UUID": "GPU-c5", "device": "nvidia5", "instance": "10.0.0.9:9400"},
+]
+VALUES = {
+    "DCGM_FI_DEV_GPU_UTIL": "62",
+    "DCGM_FI_DEV_FB_USED": "1024",
+    "DCGM_FI_DEV_FB_FREE": "80000",
+    "DCGM_FI_DEV_POWER_USAGE": "300.5",
+    "DCGM_FI_DEV_GPU_TEMP": "55",
+    "DCGM_FI_DEV_SM_CLOCK": "1980",
+    "DCGM_FI_PROF_SM_ACTIVE": "0.46",
+    "DCGM_FI_PROF_PIPE_TENSOR_ACTIVE": "0.11",
+    "DCGM_FI_PROF_DRAM_ACTIVE": "0.3",
+    "DCGM_FI_DEV_CLOCK_THROTTLE_REASONS": "4",
+    "DCGM_FI_DEV_XID_ERRORS": "0",
+    "DCGM_FI_DEV_MEM_COPY_UTIL": "NaN",
+}
+
+
+class FakePrometheus:
+    """A ThreadingHTTPServer answering /api/v1/query(_range) from `scrapes`."""
+
+    def __init__(self, token: str | None = None, mode: str = "ok") -> None:
+        self.token = token
+        self.mode = mode
+        self.scrapes: list[tuple[float, dict[str, str]]] = [(T0, VALUES), (T0 + 15, VALUES)]
+        self.requests: list[tuple[str, dict[str, list[str]], dict[str, str]]] = []
+        self.release = threading.Event()
+        self.third_request = threading.Event()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                fake.handle(self)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+    def _matrix(self, start: float, end: float) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = []
+        for labels in SERIES_LABELS:
+            for name in VALUES:
+                points = [[ts, values[name]] for ts, values in self.scrapes if start <= ts <= end]
+                if points:
+                    metric = dict(labels, __name__=name)
+                    result.append({"metric": metric, "values": points})
+        return result
+
+    def handle(self, request: BaseHTTPRequestHandler) -> None:
+        parts = urllib.parse.urlsplit(request.path)
+        params = urllib.parse.parse_qs(parts.query)
+        self.requests.append((parts.path, params, dict(request.headers)))
+        if len(self.requests) >= 3:
+            self.third_request.set()
+        if self.mode == "slow":
+            self.release.wait(10)
+        if self.token and request.headers.get("Authorization") != f"Bearer {self.token}":
+            return self._send(request, 401, {"status": "error", "error": "unauthorized"})
+        if self.mode == "html":
+            request.send_response(200)
+            request.send_header("Content-Type", "text/html")
+            request.end_headers()
+            request.wfile.write(b"<html>grafana login</html>")
+            return
+        if self.mode == "bad_query":
+            return self._send(request, 400, {"status": "error", "errorType": "bad_data",
+                                             "error": "parse error at char 3"})
+        if parts.path == "/api/v1/query":
+            query = params["query"][0]
+            assert query.startswith('{__name__=~"DCGM_FI_DEV_GPU_UTIL|') and query.endswith("[60s]")
+            now = float(params["time"][0])
+            matrix = self._matrix(max(self.scrapes[-1][0], now) - 60, float("inf"))
+            return self._send(request, 200, {"status": "success",
+                                             "data": {"resultType": "matrix", "result": matrix}})
+        if parts.path == "/api/v1/query_range":
+            start, end = float(params["start"][0]), float(params["end"][0])
+            return self._send(request, 200, {"status": "success", "data": {
+                "resultType": "matrix", "result": self._matrix(start, end)}})
+        self._send(request, 404, {"status": "error", "error": "not found"})
+
+    @staticmethod
+    def _send(request: BaseHTTPRequestHandler, code: int, payload: dict[str, Any]) -> None:
+        body = json.dumps(payload).encode()
+        request.send_response(code)
+        request.send_header("Content-Type", "application/json")
+        request.send_header("Content-Length", str(len(body)))
+        request.end_headers()
+        request.wfile.write(body)
+
+
+@pytest.fixture
+def prom() -> Iterator[FakePrometheus]:
+    server = FakePrometheus()
+    yield server
+    server.close()
+
+
+def _samples(batches: Iterable[Any]) -> list[dict[str, Any]]:
+    return [s for b in batches for s in b.samples]
+
+
+def test_poll_maps_dcgm_fields_and_label_variants(prom: FakePrometheus) -> None:
+    source = PrometheusSource(prom.url)
+    samples = _samples(source.poll())
+    keys = sorted((s["host"], s["gpu"]) for s in samples)
+    assert keys == [("10.0.0.9", 5), ("node-a", 0), ("node-a/gi3", 2), ("node-b", 1)]
+    assert all(s["ts"] == T0 + 15 for s in samples)  # first poll: only the newest scrape
+    sample = next(s for s in samples if s["host"] == "node-a")
+    assert sample["util_gpu"] == 62 and sample["power_w"] == 300.5 and sample["temp_c"] == 55
+    assert sample["mem_used"] == 1024 * 1024 * 1024
+    assert sample["mem_total"] == (1024 + 80000) * 1024 * 1024
+    assert sample["sm_active"] == pytest.approx(46.0)
+    assert sample["tensor_active"] == pytest.approx(11.0)
+    assert sample["dram_active"] == pytest.approx(30.0)
+    assert sample["clock_event_reasons"] == "sw_power_cap"
+    assert sample["util_mem"] is None  # NaN from the exporter
+    assert "4 GPU(s)" in source.status
+
+
+def test_each_scrape_is_emitted_once_and_xid_changes_become_events(prom: FakePrometheus) -> None:
+    source = PrometheusSource(prom.url)
+    source.poll()
+    assert source.poll() == []  # nothing new was scraped
+    prom.scrapes.append((T0 + 30, {**VALUES, "DCGM_FI_DEV_XID_ERRORS": "79"}))
+    batches = source.poll()
+    assert {s["ts"] for s in _samples(batches)} == {T0 + 30}
+    events = [e for b in batches for e in b.events]
+    assert len(events) == 4 and all(e.kind == "xid" and e.code == 79 for e in events)
+    assert "fallen off the bus" in events[0].message
+
+
+def test_history_through_query_range(prom: FakePrometheus) -> None:
+    source = PrometheusSource(prom.url)
+    samples = _samples(source.range_batches(T0 - 10, T0 + 20, 15))
+    assert sorted({s["ts"] for s in samples}) == [T0, T0 + 15]
+    assert len(samples) == 8
+    path, params, _ = prom.requests[-1]
+    assert path == "/api/v1/query_range" and params["step"] == ["15"]
+
+
+def test_bearer_token_and_basic_auth() -> None:
+    server = FakePrometheus(token="s3cret")
+    try:
+        assert _samples(PrometheusSource(server.url, token="s3cret").poll())
+        with pytest.raises(PrometheusError, match="refused our credentials"):
+            PrometheusSource(server.url, token="wrong").poll()
+        with pytest.raises(PrometheusError, match="HTTP 401"):
+            PrometheusSource(server.url.replace("http://", "http://bob:pw@")).poll()
+        basic = server.requests[-1][2]["Authorization"]
+        assert basic == "Basic Ym9iOnB3"  # bob:pw, taken from the URL
+    finally:
+        server.close()
+
+
+def test_unreachable_server_is_one_sentence() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    source = PrometheusSource(f"http://127.0.0.1:{port}", timeout_s=2)
+    with pytest.raises(PrometheusError, match=f"cannot reach Prometheus at http://127.0.0.1:{port}"):
+        next(iter(source.batches()))
+
+
+@pytest.mark.parametrize(("mode", "words"), [
+    ("html", "does not speak the Prometheus HTTP API"),
+    ("bad_query", "HTTP 400: parse error"),
+])
+def test_wrong_answers_are_one_sentence(mode: str, words: str) -> None:
+    server = FakePrometheus(mode=mode)
+    try:
+        with pytest.raises(PrometheusError, match=words):
+            PrometheusSource(server.url).poll()
+    finally:
+        server.close()
+
+
+def test_timeout_is_one_sentence() -> None:
+    server = FakePrometheus(mode="slow")
+    try:
+        with pytest.raises(PrometheusError, match="did not answer within 0.3 s"):
+            PrometheusSource(server.url, timeout_s=0.3).poll()
+    finally:
+        server.close()
+
+
+def test_not_a_url() -> None:
+    with pytest.raises(PrometheusError, match="not an http"):
+        PrometheusSource("ftp://example")
+
+
+def test_later_failures_are_retried_not_raised(prom: FakePrometheus) -> None:
+    source = PrometheusSource(prom.url, interval_s=0.01)
+    stop = threading.Event()
+    def stop_after_three_requests() -> None:
+        prom.third_request.wait(10)
+        stop.set()
+
+    stopper = threading.Thread(target=stop_after_three_requests)
+    stopper.start()
+    seen = 0
+    for batch in source.batches(stop):
+        seen += len(batch.samples)
+        prom.mode = "html"  # the server breaks after the first answer
+    stopper.join()
+    assert seen == 4 and "retrying" in source.status
+    assert len(prom.requests) >= 3
+
+
+# -- the real Prometheus ----------------------------------------------------------------------
+
+EXPORTER_TEXT = """# HELP DCGM_FI_DEV_GPU_UTIL GPU utilization (in %).
+# TYPE DCGM_FI_DEV_GPU_UTIL gauge
+DCGM_FI_DEV_GPU_UTIL{gpu="0",UUID="GPU-053f7d59",device="nvidia0",modelName="NVIDIA H100 80GB HBM3",Hostname="h100-node"} 62
+DCGM_FI_DEV_GPU_UTIL{gpu="1",UUID="GPU-1111",device="nvidia1",modelName="NVIDIA H100 80GB HBM3",Hostname="h100-node",GPU_I_PROFILE="3g.40gb",GPU_I_ID="1"} 16
+# TYPE DCGM_FI_DEV_FB_USED gauge
+DCGM_FI_DEV_FB_USED{gpu="0",UUID="GPU-053f7d59",device="nvidia0",Hostname="h100-node"} 7134
+# TYPE DCGM_FI_DEV_FB_FREE gauge
+DCGM_FI_DEV_FB_FREE{gpu="0",UUID="GPU-053f7d59",device="nvidia0",Hostname="h100-node"} 74307
+# TYPE DCGM_FI_DEV_POWER_USAGE gauge
+DCGM_FI_DEV_POWER_USAGE{gpu="0",UUID="GPU-053f7d59",device="nvidia0",Hostname="h100-node"} 421.5
+# TYPE DCGM_FI_PROF_SM_ACTIVE gauge
+DCGM_FI_PROF_SM_ACTIVE{gpu="0",UUID="GPU-053f7d59",device="nvidia0",Hostname="h100-node"} 0.46
+# TYPE DCGM_FI_PROF_PIPE_TENSOR_ACTIVE gauge
+DCGM_FI_PROF_PIPE_TENSOR_ACTIVE{gpu="0",UUID="GPU-053f7d59",device="nvidia0",Hostname="h100-node"} 0.11
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_until(check: Any, timeout: float) -> Any:
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while time.monotonic() < deadline:
+        got = check()
+        if got:
+            return got
+        pause.wait(0.1)  # polling an external process; there is nothing to wait on
+    return None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("prometheus") is None, reason="no prometheus binary installed")
+def test_against_a_real_prometheus_scraping_dcgm_exporter_text(tmp_path: Path) -> None:
+    class Exporter(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            body = EXPORTER_TEXT.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    exporter = ThreadingHTTPServer(("127.0.0.1", 0), Exporter)
+    threading.Thread(target=exporter.serve_forever, args=(0.05,), daemon=True).start()
+    port = _free_port()
+    config = tmp_path / "prometheus.yml"
+    config.write_text(
+        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+        "scrape_configs:\n"
+        "  - job_name: dcgm\n"
+        f"    static_configs: [{{targets: ['127.0.0.1:{exporter.server_port}']}}]\n"
+    )
+    proc = subprocess.Popen(
+        ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
+         f"--web.listen-address=127.0.0.1:{port}", "--log.level=error"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        def ready() -> bool:
+            try:
+                with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as response:
+                    return bool(response.status == 200)
+            except OSError:
+                return False
+
+        assert _wait_until(ready, 10), "prometheus did not become ready"
+        source = PrometheusSource(url, timeout_s=2)
+
+        def both_gpus() -> list[dict[str, Any]]:
+            samples = _samples(source.poll())
+            return samples if {s["gpu"] for s in samples} == {0, 1} else []
+
+        samples = _wait_until(both_gpus, 10)
+        assert samples, "no samples of both GPUs came through Prometheus"
+        gpu0 = next(s for s in samples if s["gpu"] == 0)
+        assert gpu0["host"] == "h100-node" and gpu0["util_gpu"] == 62
+        assert gpu0["mem_used"] == 7134 * 1024 * 1024
+        assert gpu0["mem_total"] == (7134 + 74307) * 1024 * 1024
+        assert gpu0["power_w"] == 421.5
+        assert gpu0["sm_active"] == pytest.approx(46.0)
+        assert gpu0["tensor_active"] == pytest.approx(11.0)
+        mig = next(s for s in samples if s["gpu"] == 1)
+        assert mig["host"] == "h100-node/gi1" and mig["util_gpu"] == 16
+        now = time.time()
+        history = _samples(source.range_batches(now - 30, now, 1))
+        assert any(s["gpu"] == 0 and s["util_gpu"] == 62 for s in history)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        exporter.shutdown()
+        exporter.server_close()
