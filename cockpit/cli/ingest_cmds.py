@@ -110,10 +110,22 @@ class AlertPrinter:
                 print(line, flush=True)
 
 
+def _interrupt_on_sigterm() -> None:
+    """`kill` (SIGTERM) stops `watch` as cleanly as Ctrl+C: pending points are committed."""
+    import signal
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
+
+
 def cmd_watch(args: argparse.Namespace) -> int:
     from cockpit.ingest.engine import IngestEngine, IngestError
     from cockpit.store.writer import StoreWriter
 
+    _interrupt_on_sigterm()
     paths = existing_paths(args.paths)
     printer = AlertPrinter(args.json)
     health = make_health(args.stall_after)
@@ -124,16 +136,24 @@ def cmd_watch(args: argparse.Namespace) -> int:
         except IngestError as err:
             raise CliError(str(err)) from None
         gpu = _start_gpu_replay(args, writer, printer, engine)
+        local = None
         try:
             if args.once:
                 engine.poll_once(final=True)
                 engine.settle_status()
+                engine.ingest_recordings()
                 if gpu is not None:
                     gpu.join()
             else:
+                engine.poll_once()
+                engine.ingest_recordings()
+                if gpu is None:
+                    local, status = _start_local_gpu(writer, printer, engine)
                 if not args.json:
                     print(f"watching {', '.join(map(str, paths))} (Ctrl+C to stop)",
                           file=sys.stderr, flush=True)
+                    if gpu is None:
+                        print(f"GPU telemetry: {status}", file=sys.stderr, flush=True)
                 engine.start()
                 while True:
                     time.sleep(1.0)
@@ -142,6 +162,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
             pass
         finally:
             engine.stop()
+            if local is not None:
+                local.stop()
             writer.flush()
     return 0
 
@@ -172,6 +194,12 @@ def _start_gpu_replay(args: argparse.Namespace, writer: Any, printer: AlertPrint
     thread: threading.Thread | None = start_replay_for_watch(
         args.replay_gpu, writer, printer, engine, as_fast_as_possible=args.once)
     return thread
+
+
+def _start_local_gpu(writer: Any, printer: AlertPrinter, engine: Any) -> tuple[Any, str]:
+    from cockpit.telemetry.live import start_local_for_watch
+
+    return start_local_for_watch(writer, printer, engine)
 
 
 RUNS_SQL = """

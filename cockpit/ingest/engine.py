@@ -59,6 +59,7 @@ class _Run:
     owners: dict[str, tuple[str, str]] = field(default_factory=dict)  # canonical -> (format, key)
     status: str = "running"
     meta_mtime: float = -1.0  # MLflow meta.yaml, re-read when it changes
+    last_point_wall: float | None = None  # wall clock of the first point seen live
 
 
 @dataclass
@@ -221,6 +222,8 @@ class IngestEngine:
         ))
         self.stats.batches += 1
         self.stats.add(len(points))
+        if len(points) and run.last_point_wall is None:
+            run.last_point_wall = time.time()
         if self.health is not None:
             alerts: list[Alert] = []
             if len(points):
@@ -297,6 +300,42 @@ class IngestEngine:
                 self.writer.put_run_status(run.row.run_id, status, None)
                 run.status = status
 
+    def ingest_recordings(self, store_alerts: bool = True) -> int:
+        """Store the GPU recording a run folder holds (SPEC §5) once; returns how many were new.
+
+        Rows of a recording carry host `recording:<run name>`, so an interrupted import is
+        redone cleanly: its old rows are deleted first, and the recording is marked stored
+        (in `sources`) only after its rows were queued.
+        """
+        from cockpit.telemetry.attribution import RunRef
+        from cockpit.telemetry.live import replay_into_store
+
+        stored = 0
+        for run in list(self.runs.values()):
+            trace = run.spec.path / "gpu_trace.jsonl"
+            try:
+                st = trace.stat()
+            except OSError:
+                continue
+            identity = str(trace)
+            known = self._stored_state(identity)
+            if known is not None and (known.inode, known.offset) == (st.st_ino, st.st_size):
+                continue
+            host = f"recording:{run.row.name}"
+            self.writer.call(lambda con, h=host: [
+                con.execute(f"DELETE FROM {t} WHERE host = ?", [h])
+                for t in ("gpu_samples", "gpu_processes")])
+            replay_into_store(run.spec.path, self.writer,
+                              RunRef(run.row.run_id, run.row.name, run.spec.path),
+                              self.on_alerts if store_alerts else None, host=host,
+                              store_alerts=store_alerts)
+            self.writer.call(lambda con, i=identity, rid=run.row.run_id, s=st: con.execute(
+                'INSERT OR REPLACE INTO sources (path, run_id, format, dev, inode, "offset", '
+                "updated_at) VALUES (?, ?, 'gpu_recording', ?, ?, ?, ?)",
+                [i, rid, s.st_dev, s.st_ino, s.st_size, time.time()]))
+            stored += 1
+        return stored
+
     # ---- background thread -----------------------------------------------------------
     def start(self) -> None:
         if self._thread is None:
@@ -368,6 +407,7 @@ def import_paths(
         engine = IngestEngine(w, [Path(p) for p in paths], health=health, on_alerts=on_batch)
         engine.poll_once(final=True)
         engine.settle_status()
+        engine.ingest_recordings(store_alerts=False)
         for run in engine.runs.values():
             for src in run.sources.values():
                 src.follower.close()

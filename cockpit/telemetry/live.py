@@ -107,6 +107,8 @@ def replay_into_store(
     writer: GpuRowWriter,
     run: RunRef,
     on_alerts: Callable[[list[Alert]], None] | None = None,
+    host: str = "replay",
+    store_alerts: bool = True,
 ) -> list[Alert]:
     """Store a run's own recording (samples, processes, GPU alerts) as fast as possible."""
     folder = find_recording(Path(recording))
@@ -114,7 +116,8 @@ def replay_into_store(
         return []
     monitor = GpuHealthMonitor({run.run_id: run.name})
     pipeline = TelemetryPipeline(
-        ReplaySource(folder, speed=0), writer=writer, monitor=monitor, on_alerts=on_alerts
+        ReplaySource(folder, speed=0, host=host), writer=writer, monitor=monitor,
+        on_alerts=on_alerts, store_alerts=store_alerts,
     )
     pipeline.set_runs([run])
     pins = pins_from_process_json(folder, run.run_id) or pins_from_process_json(
@@ -131,3 +134,40 @@ def replay_into_store(
     if pipeline.batcher is not None:
         pipeline.batcher.flush()
     return alerts
+
+
+def start_local_for_watch(
+    writer: Any,
+    on_alerts: Callable[[list[Alert]], None] | None,
+    engine: Any,
+) -> tuple[TelemetryPipeline | None, str]:
+    """Sample this machine's GPUs (and the training processes' CPU) for a live `watch`.
+
+    Returns (pipeline, status); pipeline is None when NVML is not available (no GPU, no
+    driver), which is a normal state: status then says why in one line.
+    """
+    from cockpit.telemetry.host import HostSampler
+    from cockpit.telemetry.sources import LocalNvmlSource
+
+    source = LocalNvmlSource()
+    try:
+        source.open()
+    except TelemetryUnavailable as err:
+        return None, str(err)
+    pipeline = TelemetryPipeline(source, writer=writer, on_alerts=on_alerts,
+                                 host_sampler=HostSampler())
+    seen = [-1]
+
+    def refresh_runs() -> None:
+        runs = _run_refs(engine)
+        if len(runs) != seen[0]:
+            seen[0] = len(runs)
+            pipeline.set_runs(runs)
+        for run in list(getattr(engine, "runs", {}).values()):
+            last = getattr(run, "last_point_wall", None)
+            if last is not None:
+                pipeline.monitor.note_run_activity(run.row.run_id, last)
+
+    pipeline.before_batch = refresh_runs
+    pipeline.start()
+    return pipeline, source.status
