@@ -109,3 +109,15 @@ def test_mlflow_run_folder_is_one_run_with_params_and_status(tmp_path, db):
         ("train/loss", 0, False), ("train/loss", 1, True)]
     params = dict(q(db, "SELECT key, value FROM run_params"))
     assert params["param.lr"] == "0.001" and params["run_name"] == "demo"
+
+
+def test_a_run_folders_gpu_recording_is_stored_once_and_attributed(tmp_path, db):
+    root = tmp_path / "runs"
+    shutil.copytree(H100 / "starved_dataloader", root / "starved")
+    import_paths([root], db)
+    import_paths([root], db)  # idempotent
+    lines = sum(1 for _ in open(H100 / "starved_dataloader" / "gpu_trace.jsonl"))
+    assert q(db, "SELECT count(*), min(host) FROM gpu_samples") == [(lines, "recording:starved")]
+    pids = q(db, "SELECT DISTINCT pid, run_id = (SELECT run_id FROM runs) FROM gpu_processes")
+    assert pids == [(481, True)]
+    assert q(db, "SELECT count(*) FROM alerts") == [(0,)]  # import stores data; `check` judges it
