@@ -60,6 +60,7 @@ class _Run:
     status: str = "running"
     meta_mtime: float = -1.0  # MLflow meta.yaml, re-read when it changes
     last_point_wall: float | None = None  # wall clock of the first point seen live
+    error_step: int | None = None  # step of the last crash read from a log
 
 
 @dataclass
@@ -269,9 +270,13 @@ class IngestEngine:
     def _status_from_events(self, run: _Run, events: list[RunEvent], npoints: int
                             ) -> tuple[str, str | None] | None:
         new: tuple[str, str | None] | None = None
+        if run.status == "failed" and npoints and not events and run.error_step is not None:
+            # Metrics after the error: it was logged and handled, and the run goes on.
+            new = ("running", None)
         for event in events:
             if event.kind == "error":
                 new = ("failed", event.message)
+                run.error_step = event.step if event.step is not None else -1
             elif event.kind == "finished" and run.status != "failed":
                 new = ("finished", event.message)
         if new is None and npoints and run.status in ("stalled", "unknown"):

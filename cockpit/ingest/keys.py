@@ -53,7 +53,7 @@ def canonical_key(raw: str) -> str:
     if name in _ALIASES:
         return _ALIASES[name]
     for prefix in _PREFIXES:
-        if name.startswith(prefix) and name[len(prefix) :]:
+        if name.startswith(prefix) and name[len(prefix) :] and not name[len(prefix) :].startswith("time"):
             rest = name[len(prefix) :]
             return _ALIASES.get(rest, rest)
     if name.startswith("lr_") and "_" not in name[3:]:  # Lightning's `lr-AdamW`
