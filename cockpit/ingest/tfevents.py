@@ -1,0 +1,519 @@
+"""TensorBoard event files (`events.out.tfevents.*`): TFRecord framing and scalar events.
+
+The Event protobuf is decoded by hand, so reading needs neither protobuf nor tensorboard.
+Scalars come in two encodings: `simple_value` (torch's SummaryWriter, tf1) and one-element
+tensors (tf2 `tf.summary.scalar`, new-style writers); everything else is skipped.
+
+Speed comes from a fast path: a training loop writes the same few events over and over,
+differing only in wall time, step and value. Once an event has been decoded in full, its
+bytes after the step, less the value, are remembered with the tag; a later event with the
+same bytes costs one dictionary lookup instead of a protobuf walk.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from collections.abc import Iterator
+from typing import Any
+
+from crc32c import crc32c
+
+from cockpit.ingest.records import PointBuffer, ReadResult, StreamReader
+
+# TFRecord: uint64 length, uint32 masked crc32c(length), data, uint32 masked crc32c(data).
+_HEADER = struct.Struct("<QI")
+# The header plus the first byte and the double after it: an Event starts with its
+# wall_time (key 0x09), so one unpack reads the framing and the time together.
+_HEADER_WALL = struct.Struct("<QIBd")
+# A record's last 4 bytes (the float32 of torch's layout) and its data checksum, followed by
+# the next record's header and wall time.
+_RECORD_TAIL = struct.Struct("<fIQIBd")
+_U32 = struct.Struct("<I")
+_FLOAT = struct.Struct("<f")
+_DOUBLE = struct.Struct("<d")
+_HALF = struct.Struct("<e")
+_HEADER_SIZE = 12
+_FOOTER_SIZE = 4
+_MASK_DELTA = 0xA282EAD8
+_U32_MAX = 0xFFFFFFFF
+_U64_SIGN = 1 << 63
+_U64_WRAP = 1 << 64
+_WALL_TIME_KEY = 0x09  # Event field 1, 64-bit
+_STEP_KEY = 0x10  # Event field 2, varint
+_ZEROS = bytes(_HEADER_SIZE)
+_NONZERO = re.compile(rb"[^\x00]")
+_CACHE_LIMIT = 4096  # distinct record lengths / tag layouts remembered by the fast path
+
+_SCALARS_PLUGIN = "scalars"
+_DATA_CLASS_SCALAR = 1  # SummaryMetadata.DataClass.DATA_CLASS_SCALAR
+
+# TensorFlow DataType -> (repeated field of TensorProto holding it, struct of one raw element).
+_DT_FLOAT, _DT_DOUBLE, _DT_INT32, _DT_UINT8, _DT_INT16, _DT_INT8 = 1, 2, 3, 4, 5, 6
+_DT_INT64, _DT_BFLOAT16, _DT_HALF, _DT_UINT32, _DT_UINT64 = 9, 14, 19, 22, 23
+_NUMERIC_DTYPES: dict[int, tuple[int, struct.Struct]] = {
+    _DT_FLOAT: (5, _FLOAT),
+    _DT_DOUBLE: (6, _DOUBLE),
+    _DT_INT32: (7, struct.Struct("<i")),
+    _DT_UINT8: (7, struct.Struct("<B")),
+    _DT_INT16: (7, struct.Struct("<h")),
+    _DT_INT8: (7, struct.Struct("<b")),
+    _DT_INT64: (10, struct.Struct("<q")),
+    _DT_BFLOAT16: (13, struct.Struct("<H")),
+    _DT_HALF: (13, _HALF),
+    _DT_UINT32: (16, struct.Struct("<I")),
+    _DT_UINT64: (17, struct.Struct("<Q")),
+}
+_SIGNED_VARINT_DTYPES = frozenset({_DT_INT32, _DT_INT16, _DT_INT8, _DT_INT64})
+
+
+# (tag, value, offset of the value, its struct when a float32/float64 read as is)
+_Scalar = tuple[str, float, int, struct.Struct | None]
+
+
+class _Malformed(ValueError):
+    """A record whose checksum is right but whose protobuf does not parse."""
+
+
+def masked_crc32c(data: bytes) -> int:
+    """The checksum TFRecord stores: crc32c, rotated and offset so data holding CRCs stays safe."""
+    crc = crc32c(data)
+    return (((crc >> 15) | (crc << 17)) + _MASK_DELTA) & _U32_MAX
+
+
+class TfeventsReader(StreamReader):
+    """Incremental reader of TensorBoard event files; a partial trailing record waits in `pending`.
+
+    A record whose data checksum fails is counted and skipped (its length is trusted, having its
+    own checksum). A length whose checksum fails cannot be trusted: the reader counts one bad
+    record and scans forward for the next offset that holds a valid length and checksum.
+    """
+
+    format = "tfevents"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._base = 0  # file offset of pending[0]
+        self._lost = False  # inside a corrupted stretch, looking for the next valid header
+        # Tags whose metadata names a plugin other than scalars: their later tensors (which tf2
+        # writes without metadata) are not scalars either.
+        self._non_scalar_tags: set[str] = set()
+        self._length_crcs: dict[int, int] = {}  # record length -> its masked crc (verified)
+        # Fast path, learned from events decoded in full. The bytes after the step up to a final
+        # float32 (torch's layout) -> tag; else the event's length after the step -> shapes
+        # (offset of the float, its struct, bytes before it -> (tag, bytes after it)).
+        self._tail_layouts: dict[bytes, str] = {}
+        self._layouts: dict[
+            int, list[tuple[int, struct.Struct, dict[bytes, tuple[str, bytes]]]]
+        ] = {}
+        self._learned = 0
+
+    # -- StreamReader interface -------------------------------------------------------------
+
+    def feed(self, data: bytes) -> ReadResult:
+        result = ReadResult()
+        buf = self.pending + data if self.pending else bytes(data)
+        pos = self._scan(buf, result)
+        self.pending = buf[pos:]
+        self._base += pos
+        return result
+
+    def finish(self) -> ReadResult:
+        result = ReadResult()
+        if self.pending and not self._lost:
+            result.bad(
+                f"tfevents record at byte {self._base} is truncated "
+                f"({len(self.pending)} bytes at end of file)"
+            )
+        self._base += len(self.pending)
+        self.pending = b""
+        return result
+
+    def on_rewrite(self) -> None:
+        super().on_rewrite()
+        self._base = 0
+        self._lost = False
+        self._non_scalar_tags.clear()
+        self._forget_layouts()
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "base": self._base,
+            "lost": self._lost,
+            "non_scalar_tags": sorted(self._non_scalar_tags),
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self._base = int(state.get("base", 0))
+        self._lost = bool(state.get("lost", False))
+        self._non_scalar_tags = set(state.get("non_scalar_tags", ()))
+        self._forget_layouts()
+
+    # -- framing and the fast path ----------------------------------------------------------
+
+    def _scan(self, buf: bytes, result: ReadResult) -> int:
+        """Read every complete record in `buf`; returns where the unread rest begins."""
+        end = len(buf)
+        pts = result.points
+        keys_add, steps_add = pts.keys.append, pts.steps.append
+        ts_add, values_add = pts.ts.append, pts.values.append
+        tail_layouts = self._tail_layouts
+        layouts = self._layouts
+        length_crcs = self._length_crcs
+        header_wall = _HEADER_WALL.unpack_from
+        record_tail = _RECORD_TAIL.unpack_from
+        unpack_u32 = _U32.unpack_from
+        last_header = end - _HEADER_WALL.size
+        last_tail_stop = end - _RECORD_TAIL.size + 4  # a record ending here has a next header
+        next_length = next_crc = next_first = 0
+        next_wall = 0.0
+        have_next = False
+        pos = 0
+        if self._lost:
+            pos = self._resync(buf, 0)
+        while True:
+            if have_next:  # read together with the previous record's tail
+                length, length_crc, first, wall = next_length, next_crc, next_first, next_wall
+                have_next = False
+            elif pos <= last_header:
+                length, length_crc, first, wall = header_wall(buf, pos)
+            elif pos + _HEADER_SIZE <= end:
+                length, length_crc = _HEADER.unpack_from(buf, pos)
+                first, wall = -1, 0.0
+            else:
+                return pos
+            if length_crcs.get(length) != length_crc:
+                if masked_crc32c(buf[pos : pos + 8]) != length_crc:
+                    result.bad(
+                        f"tfevents length checksum mismatch at byte {self._base + pos}; "
+                        "skipped to the next valid record"
+                    )
+                    self._lost = True
+                    pos = self._resync(buf, pos + 1)
+                    continue
+                if len(length_crcs) >= _CACHE_LIMIT:
+                    length_crcs.clear()
+                length_crcs[length] = length_crc
+            start = pos + _HEADER_SIZE
+            stop = start + length
+            if stop + _FOOTER_SIZE > end:
+                return pos
+            if stop <= last_tail_stop:
+                tail, data_crc, next_length, next_crc, next_first, next_wall = record_tail(
+                    buf, stop - 4
+                )
+                have_next = True
+            else:
+                tail = None
+                data_crc = unpack_u32(buf, stop)[0]
+            crc = crc32c(buf[start:stop])
+            if (((crc >> 15) | (crc << 17)) + _MASK_DELTA) & _U32_MAX != data_crc:
+                result.bad(
+                    f"tfevents record at byte {self._base + pos} fails its data checksum; skipped"
+                )
+                pos = stop + _FOOTER_SIZE
+                continue
+            pos = stop + _FOOTER_SIZE
+            try:
+                if first != _WALL_TIME_KEY or length <= 9:
+                    self._decode_event(buf, start, stop, pts)
+                    continue
+                # wall_time first (read with the header), then the step varint if nonzero.
+                p = start + 9
+                if buf[p] == _STEP_KEY:
+                    b = buf[p + 1]
+                    if b < 0x80:
+                        step = b
+                        p += 2
+                    else:
+                        c = buf[p + 2]
+                        if c < 0x80:
+                            step = (b & 0x7F) | c << 7
+                            p += 3
+                        elif buf[p + 3] < 0x80:
+                            step = (b & 0x7F) | (c & 0x7F) << 7 | buf[p + 3] << 14
+                            p += 4
+                        else:
+                            step, p = _varint(buf, p + 1)
+                            if step >= _U64_SIGN:
+                                step -= _U64_WRAP
+                else:
+                    step = 0
+                # The rest of the event is a layout seen before, bar the value?
+                tag = tail_layouts.get(buf[p : stop - 4])
+                if tag is not None:  # torch's SummaryWriter: the float32 ends the event
+                    keys_add(tag)
+                    steps_add(step)
+                    ts_add(wall)
+                    values_add(_FLOAT.unpack_from(buf, stop - 4)[0] if tail is None else tail)
+                    continue
+                for hole, value_struct, prefixes in layouts.get(stop - p, ()):
+                    known = prefixes.get(buf[p : p + hole])
+                    if known is not None and buf.startswith(known[1], p + hole + value_struct.size):
+                        keys_add(known[0])
+                        steps_add(step)
+                        ts_add(wall)
+                        values_add(value_struct.unpack_from(buf, p + hole)[0])
+                        break
+                else:
+                    learned = self._decode_event(buf, start, stop, pts)
+                    if learned is not None and learned[0] == step and learned[1] == wall:
+                        self._learn(buf, p, stop, learned[2])
+            except (_Malformed, IndexError, struct.error) as exc:
+                result.bad(f"tfevents record at byte {self._base + start - 12} is malformed: {exc}")
+
+    def _resync(self, buf: bytes, start: int) -> int:
+        """Where reading resumes after a damaged length: the next valid header, if one is in
+        `buf`, else the last bytes that may still begin one (nothing else is kept)."""
+        found = _find_header(buf, start)
+        if found is None:
+            return max(start, len(buf) - _HEADER_SIZE + 1)
+        self._lost = False
+        return found
+
+    def _learn(self, buf: bytes, p: int, stop: int, scalar: _Scalar) -> None:
+        """Remember the bytes around a float value so the next event of this shape skips decoding.
+
+        The bytes from after the step to the end of the event, less the value, fix the tag and
+        every length: an event with the same bytes there decodes the same, bar the value.
+        """
+        tag, _, at, value_struct = scalar
+        if value_struct is None or at < p:
+            return
+        self._learned += 1
+        if self._learned > _CACHE_LIMIT:
+            self._forget_layouts()
+            self._learned = 1
+        if value_struct is _FLOAT and at + 4 == stop:
+            self._tail_layouts[buf[p:at]] = tag
+            return
+        hole = at - p
+        prefix, suffix = buf[p:at], buf[at + value_struct.size : stop]
+        shapes = self._layouts.setdefault(stop - p, [])
+        for shape_hole, shape_struct, prefixes in shapes:
+            if shape_hole == hole and shape_struct is value_struct:
+                prefixes[prefix] = (tag, suffix)
+                return
+        shapes.append((hole, value_struct, {prefix: (tag, suffix)}))
+
+    def _forget_layouts(self) -> None:
+        self._tail_layouts.clear()
+        self._layouts.clear()
+
+    # -- the general decoder ----------------------------------------------------------------
+
+    def _decode_event(
+        self, buf: bytes, start: int, stop: int, points: PointBuffer
+    ) -> tuple[int, float | None, _Scalar] | None:
+        """Points for every scalar Value of any Event layout.
+
+        Returns (step, wall_time, scalar) when the event held exactly one Value and it was a
+        scalar, which is the shape the fast path can learn.
+        """
+        wall: float | None = None
+        step = 0
+        summaries: list[tuple[int, int]] = []
+        for field, wire, a, b in _fields(buf, start, stop):
+            if field == 1 and wire == 1:
+                wall = _DOUBLE.unpack_from(buf, a)[0]
+            elif field == 2 and wire == 0:
+                step = a - _U64_WRAP if a >= _U64_SIGN else a
+            elif field == 5 and wire == 2:
+                summaries.append((a, b))
+        values = 0
+        scalars: list[_Scalar] = []
+        for s_start, s_stop in summaries:
+            for field, wire, a, b in _fields(buf, s_start, s_stop):
+                if field == 1 and wire == 2:
+                    values += 1
+                    scalar = self._scalar_of_value(buf, a, b)
+                    if scalar is not None:
+                        scalars.append(scalar)
+        for scalar in scalars:  # only once the whole event has parsed
+            points.add(scalar[0], step, wall, scalar[1])
+        return (step, wall, scalars[0]) if values == 1 and scalars else None
+
+    def _scalar_of_value(self, buf: bytes, start: int, stop: int) -> _Scalar | None:
+        """The scalar a Summary.Value holds, else None."""
+        tag: str | None = None
+        simple: int | None = None
+        tensor: tuple[int, int] | None = None
+        plugin: str | None = None
+        for field, wire, a, b in _fields(buf, start, stop):
+            if field == 1 and wire == 2:
+                tag = buf[a:b].decode("utf-8", errors="replace")
+            elif field == 2 and wire == 5:
+                simple = a
+            elif field == 8 and wire == 2:
+                tensor = (a, b)
+            elif field == 9 and wire == 2:
+                plugin = _plugin_of_metadata(buf, a, b)
+        if tag is None:
+            return None
+        if simple is not None:
+            return tag, _FLOAT.unpack_from(buf, simple)[0], simple, _FLOAT
+        if plugin is not None:  # tf2 writes metadata only with the first event of a tag
+            if plugin == _SCALARS_PLUGIN:
+                self._non_scalar_tags.discard(tag)
+            elif tag not in self._non_scalar_tags:
+                self._non_scalar_tags.add(tag)
+                self._forget_layouts()  # a learned layout may name this tag
+        if tensor is None or tag in self._non_scalar_tags:
+            return None
+        found = _scalar_of_tensor(buf, *tensor)
+        return None if found is None else (tag, *found)
+
+
+# -- protobuf wire format ---------------------------------------------------------------------
+
+
+def _varint(buf: bytes, p: int) -> tuple[int, int]:
+    """(value, position after it) of the varint at `p`."""
+    value = 0
+    shift = 0
+    while True:
+        b = buf[p]
+        p += 1
+        value |= (b & 0x7F) << shift
+        if b < 0x80:
+            return value, p
+        shift += 7
+        if shift >= 70:
+            raise _Malformed("varint longer than 10 bytes")
+
+
+def _fields(buf: bytes, start: int, stop: int) -> Iterator[tuple[int, int, int, int]]:
+    """(field number, wire type, a, b) per field: a varint's value in `a`, else its byte span."""
+    p = start
+    while p < stop:
+        key, p = _varint(buf, p)
+        wire = key & 7
+        if wire == 0:
+            value, p = _varint(buf, p)
+            if p > stop:
+                raise _Malformed("varint runs past its message")
+            yield key >> 3, 0, value, p
+            continue
+        if wire == 1:
+            a, p = p, p + 8
+        elif wire == 2:
+            size, a = _varint(buf, p)
+            p = a + size
+        elif wire == 5:
+            a, p = p, p + 4
+        else:
+            raise _Malformed(f"unsupported wire type {wire}")
+        if p > stop:
+            raise _Malformed("field runs past its message")
+        yield key >> 3, wire, a, p
+
+
+def _plugin_of_metadata(buf: bytes, start: int, stop: int) -> str:
+    """The plugin a SummaryMetadata names; "scalars" for data_class SCALAR or no plugin."""
+    plugin = ""
+    for field, wire, a, b in _fields(buf, start, stop):
+        if field == 1 and wire == 2:  # plugin_data
+            for f2, w2, a2, b2 in _fields(buf, a, b):
+                if f2 == 1 and w2 == 2:
+                    plugin = buf[a2:b2].decode("utf-8", errors="replace")
+        elif field == 4 and wire == 0 and a == _DATA_CLASS_SCALAR:
+            return _SCALARS_PLUGIN
+    return plugin or _SCALARS_PLUGIN
+
+
+def _scalar_of_tensor(
+    buf: bytes, start: int, stop: int
+) -> tuple[float, int, struct.Struct | None] | None:
+    """(value, offset, struct) of a one-element numeric TensorProto, else None.
+
+    The struct is given only for a float32/float64 read at `offset` as is, which the fast path
+    can repeat; other types need a conversion.
+    """
+    dtype = 0
+    elements = 1
+    content: tuple[int, int] | None = None
+    values: dict[int, tuple[int, int, int]] = {}  # field -> first (wire, a, b)
+    for field, wire, a, b in _fields(buf, start, stop):
+        if field == 1 and wire == 0:
+            dtype = a
+        elif field == 2 and wire == 2:
+            elements = _element_count(buf, a, b)
+        elif field == 4 and wire == 2:
+            content = (a, b)
+        elif field not in values:
+            values[field] = (wire, a, b)
+    spec = _NUMERIC_DTYPES.get(dtype)
+    if spec is None or elements != 1:
+        return None
+    field, raw = spec
+    repeatable = raw if dtype in (_DT_FLOAT, _DT_DOUBLE) else None
+    if content is not None and content[1] > content[0]:
+        if content[1] - content[0] != raw.size:
+            return None
+        return _from_raw(dtype, raw.unpack_from(buf, content[0])[0]), content[0], repeatable
+    if field not in values:
+        return 0.0, 0, None  # TensorFlow fills a tensor without values with zeros
+    wire, a, b = values[field]
+    if field in (5, 6):  # float_val, double_val: packed or not, fixed size
+        if b - a < raw.size:
+            return None
+        return raw.unpack_from(buf, a)[0], a, repeatable
+    if wire == 2:  # packed varints: the first one
+        if b == a:
+            return None
+        a = _varint(buf, a)[0]
+    elif wire != 0:
+        return None
+    if dtype in _SIGNED_VARINT_DTYPES and a >= _U64_SIGN:
+        a -= _U64_WRAP
+    if dtype in (_DT_HALF, _DT_BFLOAT16):
+        return _from_raw(dtype, a & 0xFFFF), 0, None
+    return float(a), 0, None
+
+
+def _from_raw(dtype: int, raw: float | int) -> float:
+    """A raw element as a float; 16-bit floats arrive as their bit pattern from `half_val`."""
+    if dtype == _DT_HALF and isinstance(raw, int):
+        return float(_HALF.unpack(raw.to_bytes(2, "little"))[0])
+    if dtype == _DT_BFLOAT16:
+        return float(_FLOAT.unpack((int(raw) << 16).to_bytes(4, "little"))[0])
+    return float(raw)
+
+
+def _element_count(buf: bytes, start: int, stop: int) -> int:
+    """Elements of a TensorShapeProto: the product of its dims, -1 when the rank is unknown."""
+    count = 1
+    for field, wire, a, b in _fields(buf, start, stop):
+        if field == 2 and wire == 2:
+            for f2, w2, a2, _ in _fields(buf, a, b):
+                if f2 == 1 and w2 == 0:
+                    count *= a2 - _U64_WRAP if a2 >= _U64_SIGN else a2
+        elif field == 3 and wire == 0 and a:
+            return -1
+    return count
+
+
+def _find_header(buf: bytes, start: int) -> int | None:
+    """The first offset >= start holding a length and its valid checksum, None if not yet seen.
+
+    Real records are shorter than 1 TiB, so the length's top three bytes are zero: a cheap
+    `find` picks the candidates before any checksum is computed. Twelve zero bytes are never
+    a header, so a zero-filled stretch (a file cut short by a crash) is skipped in one step.
+    """
+    end = len(buf)
+    p = start
+    while True:
+        z = buf.find(b"\x00\x00\x00", p + 5)
+        if z < 0:
+            return None
+        candidate = z - 5
+        if candidate + _HEADER_SIZE > end:
+            return None
+        if masked_crc32c(buf[candidate : candidate + 8]) == _U32.unpack_from(buf, candidate + 8)[0]:
+            return candidate
+        p = candidate + 1
+        if buf.startswith(_ZEROS, candidate):
+            nonzero = _NONZERO.search(buf, candidate + _HEADER_SIZE)
+            if nonzero is None:
+                return None
+            p = max(p, nonzero.start() - _HEADER_SIZE + 1)
