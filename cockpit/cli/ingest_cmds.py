@@ -157,7 +157,6 @@ def cmd_watch(args: argparse.Namespace) -> int:
                 engine.start()
                 while True:
                     time.sleep(1.0)
-                    _check_stalls(engine, health, writer, printer)
         except KeyboardInterrupt:
             pass
         finally:
@@ -166,21 +165,6 @@ def cmd_watch(args: argparse.Namespace) -> int:
                 local.stop()
             writer.flush()
     return 0
-
-
-def _check_stalls(engine: Any, health: Any, writer: Any, printer: AlertPrinter) -> None:
-    if health is None or not hasattr(health, "check_stall"):
-        return
-    now = time.time()
-    for run in engine.runs.values():
-        alerts = health.check_stall(run.row.run_id, run.row.name, now, None,
-                                    run.status in ("finished", "failed"))
-        if alerts:
-            writer.put_alerts(alerts)
-            printer(alerts)
-            if run.status != "stalled":
-                run.status = "stalled"
-                writer.put_run_status(run.row.run_id, "stalled", alerts[0].message)
 
 
 def _start_gpu_replay(args: argparse.Namespace, writer: Any, printer: AlertPrinter,

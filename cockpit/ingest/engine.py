@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
+
+import duckdb
 
 from cockpit.health.alert import Alert
 from cockpit.ingest.discovery import RunSpec, SourceSpec, discover
@@ -90,6 +94,7 @@ class IngestEngine:
         on_alerts: Callable[[list[Alert]], None] | None = None,
         poll_interval: float = 0.25,
         rescan_interval: float = 2.0,
+        stall_check_interval: float = 5.0,
     ) -> None:
         self.writer = writer
         self.roots: list[Path] = []
@@ -97,6 +102,7 @@ class IngestEngine:
         self.on_alerts = on_alerts
         self.poll_interval = poll_interval
         self.rescan_interval = rescan_interval
+        self.stall_check_interval = stall_check_interval
         self.runs: dict[str, _Run] = {}
         self.stats = IngestStats()
         self._last_scan = 0.0
@@ -196,11 +202,15 @@ class IngestEngine:
         for run in list(self.runs.values()):
             for src in list(run.sources.values()):
                 while True:
+                    rewrites = src.follower.rewrites
                     try:
                         result = src.follower.poll(final=final)
                     except OSError as err:
                         self.stats.last_error = f"cannot read {src.spec.path}: {err}"
                         break
+                    if src.follower.rewrites != rewrites and self.health is not None:
+                        # A log that starts again from step 0: detectors start over too.
+                        getattr(self.health, "finish", lambda _rid: [])(run.row.run_id)
                     if result is not None:
                         total += self._emit(run, src, result)
                     if not (final and src.follower.more):
@@ -327,17 +337,13 @@ class IngestEngine:
             if known is not None and (known.inode, known.offset) == (st.st_ino, st.st_size):
                 continue
             host = f"recording:{run.row.name}"
-            self.writer.call(lambda con, h=host: [
-                con.execute(f"DELETE FROM {t} WHERE host = ?", [h])
-                for t in ("gpu_samples", "gpu_processes")])
+            self.writer.call(partial(_forget_recording, host=host))
             replay_into_store(run.spec.path, self.writer,
                               RunRef(run.row.run_id, run.row.name, run.spec.path),
                               self.on_alerts if store_alerts else None, host=host,
                               store_alerts=store_alerts)
-            self.writer.call(lambda con, i=identity, rid=run.row.run_id, s=st: con.execute(
-                'INSERT OR REPLACE INTO sources (path, run_id, format, dev, inode, "offset", '
-                "updated_at) VALUES (?, ?, 'gpu_recording', ?, ?, ?, ?)",
-                [i, rid, s.st_dev, s.st_ino, s.st_size, time.time()]))
+            self.writer.call(partial(_mark_recording, identity=identity, run_id=run.row.run_id,
+                                     st=st))
             stored += 1
         return stored
 
@@ -357,8 +363,38 @@ class IngestEngine:
             for src in run.sources.values():
                 src.follower.close()
 
+    def check_stalls(self, now: float | None = None) -> list[Alert]:
+        """Ask the health monitor whether any run went quiet (runs on the engine thread, which
+        owns the monitor). A stalled run is marked `stalled` until points arrive again."""
+        check = getattr(self.health, "check_stall", None)
+        if check is None:
+            return []
+        now = time.time() if now is None else now
+        raised: list[Alert] = []
+        for run in self.runs.values():
+            alerts = check(run.row.run_id, run.row.name, now, _process_alive(run.spec.path),
+                           run.status in ("finished", "failed"))
+            if not alerts:
+                continue
+            raised += alerts
+            if run.status != "stalled" and any(a.severity != "info" for a in alerts):
+                run.status = "stalled"
+                self.writer.put_run_status(run.row.run_id, "stalled", alerts[0].message)
+        if raised:
+            self.writer.put_alerts(raised)
+            if self.on_alerts is not None:
+                self.on_alerts(raised)
+        return raised
+
     def _loop(self) -> None:
+        last_stall_check = time.monotonic()
         while not self._stop.is_set():
+            if time.monotonic() - last_stall_check >= self.stall_check_interval:
+                last_stall_check = time.monotonic()
+                try:
+                    self.check_stalls()
+                except Exception:
+                    log.exception("stall check failed")
             try:
                 busy = self.poll_once()
             except Exception as err:  # keep watching; the status bar shows the problem
@@ -367,6 +403,20 @@ class IngestEngine:
                 busy = 0
             more = any(s.follower.more for r in self.runs.values() for s in r.sources.values())
             self._stop.wait(0 if (busy and more) else self.poll_interval)
+
+
+def _forget_recording(con: duckdb.DuckDBPyConnection, host: str) -> None:
+    for table in ("gpu_samples", "gpu_processes"):
+        con.execute(f"DELETE FROM {table} WHERE host = ?", [host])
+
+
+def _mark_recording(con: duckdb.DuckDBPyConnection, identity: str, run_id: str,
+                    st: os.stat_result) -> None:
+    con.execute(
+        'INSERT OR REPLACE INTO sources (path, run_id, format, dev, inode, "offset", updated_at) '
+        "VALUES (?, ?, 'gpu_recording', ?, ?, ?, ?)",
+        [identity, run_id, st.st_dev, st.st_ino, st.st_size, time.time()],
+    )
 
 
 def _relative(path: Path, run_dir: Path) -> str:
@@ -381,6 +431,23 @@ def _mtime(path: Path) -> float:
         return path.stat().st_mtime
     except OSError:
         return 0.0
+
+
+def _process_alive(run_dir: Path) -> bool | None:
+    """Whether the run's training process (process.json's pid) still runs; None if unknown."""
+    record = _process_record(run_dir)
+    if not record or not isinstance(record.get("pid"), int) or record.get("process_end"):
+        return None if not record or record.get("process_end") is None else False
+    import psutil
+
+    try:
+        proc = psutil.Process(record["pid"])
+        started = record.get("process_start")
+        if isinstance(started, int | float) and abs(proc.create_time() - started) > 2:
+            return False  # the pid was reused by another process
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
 
 
 def _process_record(run_dir: Path) -> dict[str, Any] | None:

@@ -28,6 +28,7 @@ FORMATS: dict[str, tuple[str, str, int]] = {
 TELEMETRY_FILES = frozenset({"gpu_trace.jsonl", "gpu_procs.jsonl"})
 _ROTATED = re.compile(r"\.(\d+|gz|bz2|xz|zst|old|bak)$")
 TEXT_SUFFIXES = (".log", ".txt", ".out", ".err")
+_EVAL_SAMPLES = re.compile(r"samples_.*\.jsonl$")
 SNIFF_BYTES = 256 * 1024
 
 
@@ -73,6 +74,8 @@ def _detect(path: Path) -> str | None:
         return "hf_state"
     lower = name.lower()
     if lower.endswith((".jsonl", ".ndjson")):
+        if _EVAL_SAMPLES.match(lower):
+            return None  # lm-eval's per-sample log: an eval, not a training run
         from cockpit.ingest.jsonl import looks_like_jsonl_metrics
 
         return "jsonl" if looks_like_jsonl_metrics(_head(path, 64 * 1024)) else None

@@ -191,6 +191,9 @@ def looks_like_jsonl_metrics(head: bytes) -> bool:
         rec = _loads_line(line)
     except ValueError:
         return False  # not JSON, or a first line still being written: discovery asks again
-    if not isinstance(rec, dict):
-        return False
+    if not isinstance(rec, dict) or _EVAL_KEYS & rec.keys():
+        return False  # eval samples (one row per item) are read by `cockpit eval`, not here
     return any(type(v) in _NUM and k not in _AXIS for k, v in rec.items())
+
+
+_EVAL_KEYS = frozenset({"doc_id", "resps", "filtered_resps", "sample_id", "target", "expected"})

@@ -1,0 +1,99 @@
+"""`cockpit check PATH...`: post-hoc health check of runs; the exit code says if any is sick.
+
+Exit 0: no alert of warning or worse; 1: at least one; 2: bad usage or unreadable input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from cockpit.cli.errors import CliError
+from cockpit.health.alert import Alert, severity_rank
+
+EXIT_HEALTHY = 0
+EXIT_ALERTS = 1
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "check",
+        help="post-hoc health check of runs (exit 1 if any alert is a warning or worse)",
+        description="Import the runs under PATHs, replay their history through the health "
+                    "detectors (timestamps included, so past stalls are found) and print the "
+                    "alerts. Exit 0 = no alert of warning or worse, 1 = at least one, "
+                    "2 = bad usage or unreadable input.",
+    )
+    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH",
+                        help="run folders, log files, or folders holding runs")
+    parser.add_argument("--json", action="store_true", help="one alert object per line")
+    parser.add_argument("--db", type=Path, metavar="FILE",
+                        help="history database to import into (default: a temporary one)")
+    parser.add_argument("--replay-gpu", type=Path, metavar="DIR",
+                        help="GPU telemetry recording to use for every run checked")
+    parser.add_argument("--stall-after", type=_seconds, metavar="SEC",
+                        help="a run silent this long is stalled (replaces the adaptive rule)")
+    parser.set_defaults(func=run)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError("--stall-after must be more than 0 seconds")
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    from cockpit.health.config import HealthConfig
+    from cockpit.health.posthoc import check_paths
+    from cockpit.ingest.engine import IngestError
+
+    for path in args.paths:
+        if not path.exists():
+            raise CliError(f"{path} does not exist")
+    if args.replay_gpu is not None and not args.replay_gpu.is_dir():
+        raise CliError(f"--replay-gpu {args.replay_gpu} is not a folder")
+    config = HealthConfig()
+    if args.stall_after is not None:
+        config = dataclasses.replace(config, stall_after_s=args.stall_after)
+    with tempfile.TemporaryDirectory(prefix="cockpit-check-") as tmp:
+        db = args.db if args.db is not None else Path(tmp) / "check.duckdb"
+        try:
+            result = check_paths(args.paths, db, config, args.replay_gpu)
+        except IngestError as err:
+            raise CliError(str(err)) from None
+    if not result.run_ids:
+        names = ", ".join(str(p) for p in args.paths)
+        raise CliError(f"no training logs found in {names}")
+    alerts = sorted(result.alerts, key=_order)
+    if args.json:
+        for alert in alerts:
+            print(json.dumps(alert.to_json()))
+    else:
+        print_human(alerts, len(result.runs))
+    sys.stdout.flush()
+    sick = any(severity_rank(a.severity) >= severity_rank("warning") for a in alerts)
+    return EXIT_ALERTS if sick else EXIT_HEALTHY
+
+
+def _order(alert: Alert) -> tuple[str, int, float, int]:
+    step = alert.step if alert.step is not None else sys.maxsize
+    ts = alert.ts if alert.ts is not None else float("inf")
+    return (alert.run, step, ts, -severity_rank(alert.severity))
+
+
+def print_human(alerts: list[Alert], runs: int) -> None:
+    for a in alerts:
+        where = f"step {a.step}" if a.step is not None else "-"
+        print(f"{a.severity.upper():<8} {a.run}  {a.detector}  {where}  {a.message}")
+    counts = {s: sum(1 for a in alerts if a.severity == s) for s in ("critical", "warning", "info")}
+    found = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no alerts"
+    print(f"{runs} run{'s' if runs != 1 else ''} checked: {found}")

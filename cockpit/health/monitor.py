@@ -1,0 +1,206 @@
+"""HealthMonitor: routes each run's points to its detectors by canonical metric name.
+
+The live engine calls `observe` with every batch on its way to the store and `check_stall`
+on a timer; `cockpit check` replays stored runs through the same calls. Detectors are
+created lazily per run and per metric, so a run costs only what it logs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from cockpit.health.alert import Alert
+from cockpit.health.config import HealthConfig
+from cockpit.health.context import RunContext
+from cockpit.health.crash import CrashDetector
+from cockpit.health.excursion import GradExplosionDetector, LossExcursionDetector
+from cockpit.health.lr_zero import LrZeroDetector
+from cockpit.health.memory import MemoryPressureDetector
+from cockpit.health.nan import NanDetector
+from cockpit.health.progress import NoLearningDetector, PlateauDetector
+from cockpit.health.stall import StallDetector
+from cockpit.health.throughput import ThroughputDropDetector
+from cockpit.ingest.keys import canonical_key
+from cockpit.ingest.records import RunEvent
+
+
+class SeriesDetector(Protocol):
+    def update(self, step: int | None, ts: float | None, value: float) -> list[Alert]: ...
+
+
+_NOT_MEMORY = frozenset({"util", "utilization", "bw", "bandwidth", "clock", "free", "pct",
+                         "percent", "frac", "fraction"})
+_LOSS_SCALE = frozenset({"loss_scale", "scale", "grad_scale", "scaler_scale", "loss_scaler"})
+
+
+def is_memory_metric(name: str) -> bool:
+    tokens = set(name.split("_"))
+    return bool(tokens & {"mem", "memory"}) and not tokens & _NOT_MEMORY
+
+
+def is_nan_watched(name: str) -> bool:
+    """Series whose non-finite value means the model broke (not a timing like step_avg)."""
+    return (name in ("loss", "val_loss", "grad_norm", "lr") or "loss" in name
+            or name.endswith("_norm") or "perplexity" in name or name.endswith("ppl"))
+
+
+def series_detectors(ctx: RunContext, name: str) -> list[SeriesDetector]:
+    """The detectors a canonical metric name feeds (empty: the metric is only stored)."""
+    if name == "loss":
+        return [LossExcursionDetector(ctx, name), NoLearningDetector(ctx, name),
+                PlateauDetector(ctx, name)]
+    if name == "val_loss":
+        return [LossExcursionDetector(ctx, name)]
+    if name == "grad_norm":
+        return [GradExplosionDetector(ctx, name)]
+    if name == "lr":
+        return [LrZeroDetector(ctx, name)]
+    if name in ("tokens_per_s", "samples_per_s"):
+        return [ThroughputDropDetector(ctx, name, higher_is_better=True)]
+    if name == "step_time_ms":
+        return [ThroughputDropDetector(ctx, name, higher_is_better=False, unless="tokens_per_s")]
+    if is_memory_metric(name):
+        return [MemoryPressureDetector(ctx, name)]
+    return []
+
+
+class _Series:
+    __slots__ = ("detectors", "last_step", "name", "watched")
+
+    def __init__(self, name: str, detectors: list[SeriesDetector], watched: bool) -> None:
+        self.name = name
+        self.detectors = detectors
+        self.watched = watched
+        self.last_step: int | None = None
+
+
+class _Run:
+    def __init__(self, run_id: str, run_name: str, config: HealthConfig) -> None:
+        self.ctx = RunContext(run_id, run_name, config)
+        self.nan = NanDetector(self.ctx)
+        self.crash = CrashDetector(self.ctx)
+        self.stall = StallDetector(self.ctx)
+        self.series: dict[str, _Series] = {}  # canonical name -> series
+        self.by_key: dict[str, _Series] = {}  # raw key -> its canonical series
+
+
+class HealthMonitor:
+    """Training-health detectors for many runs at once (not thread-safe: one caller)."""
+
+    def __init__(self, config: HealthConfig | None = None,
+                 canonical: Callable[[str], str] = canonical_key) -> None:
+        self.config = config or HealthConfig()
+        self._canonical = canonical
+        self._runs: dict[str, _Run] = {}
+        self._names: dict[str, str] = {}  # raw key -> canonical name
+
+    def _run(self, run_id: str, run_name: str) -> _Run:
+        run = self._runs.get(run_id)
+        if run is None:
+            run = self._runs[run_id] = _Run(run_id, run_name, self.config)
+        else:
+            run.ctx.run_name = run_name
+        return run
+
+    def _series(self, run: _Run, key: str) -> _Series:
+        """Series are per canonical name: `loss` from JSONL and `train/loss` from TensorBoard
+        are one series, so the second copy of a point is a duplicate, not a second opinion."""
+        name = self._names.get(key)
+        if name is None:
+            name = self._names[key] = self._canonical(key)
+        series = run.series.get(name)
+        if series is None:
+            run.ctx.metrics.add(name)
+            if name in _LOSS_SCALE or "loss_scale" in name:
+                run.ctx.has_loss_scale = True
+            series = _Series(name, series_detectors(run.ctx, name), is_nan_watched(name))
+            run.series[name] = series
+        return series
+
+    def observe(self, run_id: str, run_name: str, keys: Sequence[str],
+                steps: Sequence[int | None], ts: Sequence[float | None],
+                values: Sequence[float]) -> list[Alert]:
+        """A batch of one run's points, in logging order. Returns the alerts they raise.
+
+        A point whose step is not after the last one seen for its metric is a duplicate
+        (the same series read from a second file) or a replay after a resume: skipped.
+        This loop runs for every ingested point, so it is written for speed.
+        """
+        run = self._run(run_id, run_name)
+        ctx = run.ctx
+        by_key = run.by_key
+        nan = run.nan
+        stall = run.stall
+        out: list[Alert] = []
+        last_step = ctx.last_step
+        prev_step: int | None = -1
+        prev_t: float | None = None
+        isfinite = math.isfinite
+        for key, step, t, value in zip(keys, steps, ts, values, strict=True):
+            series = by_key.get(key)
+            if series is None:
+                series = by_key[key] = self._series(run, key)
+            if step is not None:
+                if series.last_step is not None and step <= series.last_step:
+                    continue
+                series.last_step = step
+                if last_step is None or step > last_step:
+                    last_step = step
+            if t is not None and (step != prev_step or t != prev_t):
+                prev_step, prev_t = step, t
+                ctx.last_step = last_step
+                found = stall.on_point(step, t)
+                if found:
+                    out.extend(found)
+            if series.watched:
+                found = nan.update(series.name, step, t, value)
+                if found:
+                    out.extend(found)
+            detectors = series.detectors
+            if detectors and isfinite(value):
+                for detector in detectors:
+                    found = detector.update(step, t, value)
+                    if found:
+                        out.extend(found)
+        if last_step is not None:
+            ctx.last_step = last_step
+        if stall.last_ts is not None:
+            ctx.last_ts = stall.last_ts
+        if keys:
+            if ctx.finished and ctx.finished_at is not None and (last_step or 0) > ctx.finished_at:
+                ctx.finished = False  # new steps after "finished": the run was resumed
+            run.crash.on_points(ctx.last_step)
+        return out
+
+    def observe_event(self, run_id: str, run_name: str, event: RunEvent) -> list[Alert]:
+        """A run-level event from a log: an error is a crash, "finished" ends stall checks."""
+        run = self._run(run_id, run_name)
+        if event.kind == "finished":
+            run.ctx.finished = True
+            run.ctx.finished_at = run.ctx.last_step
+            return []
+        return run.crash.on_event(event)
+
+    def check_stall(self, run_id: str, run_name: str, now: float, process_alive: bool | None,
+                    finished: bool, posthoc: bool = False) -> list[Alert]:
+        """Called on a timer (live) or once at the end (`check`, with `posthoc=True`).
+
+        process_alive: True/False when the training process is known (psutil), else None.
+        A silent run with unknown liveness is a warning live, but only info after the fact:
+        an imported log that simply ends cannot be told apart from a finished run.
+        """
+        run = self._runs.get(run_id)
+        if run is None:
+            return []
+        run.ctx.run_name = run_name
+        return run.stall.check(now, process_alive, finished, posthoc)
+
+    def finish(self, run_id: str) -> list[Alert]:
+        """No more data will come for this run (post-hoc check done): release its state."""
+        self._runs.pop(run_id, None)
+        return []
+
+    def runs(self) -> list[str]:
+        return list(self._runs)

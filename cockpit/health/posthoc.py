@@ -1,0 +1,162 @@
+"""Post-hoc health check of stored runs: replay each run's history through the monitor.
+
+`cockpit check` and the detector evaluation use it. Points are replayed in step order, then
+the run's events (crash, finished), then one stall check against the current time; with
+timestamps, stalls in the past show up as gaps.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from cockpit.health.alert import Alert
+from cockpit.health.config import HealthConfig
+from cockpit.health.monitor import HealthMonitor
+from cockpit.ingest.records import RunEvent
+
+FETCH = 200_000  # rows per fetch: a long run is replayed without holding it all
+
+
+@dataclass(slots=True)
+class StoredRun:
+    run_id: str
+    name: str
+    path: str
+    status: str | None
+    status_reason: str | None
+
+
+def stored_run(cur: duckdb.DuckDBPyConnection, run_id: str) -> StoredRun | None:
+    row = cur.execute(
+        "SELECT run_id, name, path, status, status_reason FROM runs WHERE run_id = ?", [run_id]
+    ).fetchone()
+    return StoredRun(*row) if row else None
+
+
+def check_stored_run(cur: duckdb.DuckDBPyConnection, monitor: HealthMonitor, run: StoredRun,
+                     now: float | None = None) -> list[Alert]:
+    """Training-health alerts for one stored run (GPU telemetry is not looked at here)."""
+    alerts: list[Alert] = []
+    result = cur.execute(
+        "SELECT key, step, ts, value FROM metrics WHERE run_id = ? ORDER BY step, key",
+        [run.run_id],
+    )
+    while True:
+        rows = result.fetchmany(FETCH)
+        if not rows:
+            break
+        keys, steps, tss, values = (list(col) for col in zip(*rows, strict=True))
+        alerts += monitor.observe(run.run_id, run.name, keys, steps, tss,
+                                  [float("nan") if v is None else v for v in values])
+    events = cur.execute(
+        "SELECT kind, message, step, ts FROM run_events WHERE run_id = ? "
+        "ORDER BY step NULLS LAST, ts NULLS LAST",
+        [run.run_id],
+    ).fetchall()
+    finished = run.status == "finished"
+    crashed = False
+    for kind, message, step, ts in events:
+        finished = finished or kind == "finished"
+        crashed = crashed or kind == "error"
+        alerts += monitor.observe_event(run.run_id, run.name, RunEvent(kind, message or "", step, ts))
+    if run.status == "failed" and not crashed:
+        # Failed by its process record (exit code), with no error line in any log.
+        reason = run.status_reason or "the process exited with an error"
+        alerts += monitor.observe_event(run.run_id, run.name, RunEvent("error", reason))
+    at, alive, posthoc = _observation(Path(run.path), time.time() if now is None else now)
+    alerts += monitor.check_stall(run.run_id, run.name, at, alive, finished, posthoc=posthoc)
+    alerts += monitor.finish(run.run_id)
+    return alerts
+
+
+def _observation(run_dir: Path, now: float) -> tuple[float, bool | None, bool]:
+    """(when, process alive, post-hoc) for the stall check of a stored run.
+
+    A process record (process.json of the recording format, SPEC §5) that saw the process
+    alive says so at its `observed_at`: the check is then as live as the recording was.
+    Otherwise liveness is unknown and a silent end is only info.
+    """
+    try:
+        record = json.loads((run_dir / "process.json").read_text())
+    except (OSError, ValueError):
+        return now, None, True
+    if not isinstance(record, dict):
+        return now, None, True
+    observed = record.get("observed_at")
+    if record.get("alive_at_observation") is True and isinstance(observed, int | float):
+        return float(observed), True, False
+    if record.get("process_end") is not None or record.get("exit_code") is not None:
+        return now, False, True
+    return now, None, True
+
+
+def telemetry_alerts(run: StoredRun, replay_dir: Path | None) -> list[Alert]:
+    """GPU-telemetry alerts (low_gpu_util, thermal_throttle, memory_pressure from NVML) of a
+    run, from the recording in its folder or `replay_dir`; none when that module is absent."""
+    try:
+        from cockpit.telemetry.posthoc import gpu_alerts_for_run
+    except ModuleNotFoundError as err:
+        if err.name and err.name.startswith("cockpit.telemetry"):
+            return []
+        raise
+    alerts: list[Alert] = gpu_alerts_for_run(Path(run.path), run.name, run.run_id, replay_dir)
+    for alert in alerts:
+        alert.run_id = alert.run_id or run.run_id
+    return alerts
+
+
+def check_paths(paths: list[Path], db_path: Path, config: HealthConfig | None = None,
+                replay_dir: Path | None = None, now: float | None = None) -> CheckResult:
+    """Import `paths` into `db_path`, check every run found, store and return the alerts."""
+    from cockpit.ingest.engine import import_paths
+    from cockpit.store.writer import StoreWriter
+
+    run_ids = import_paths(list(paths), db_path)
+    result = CheckResult(run_ids=run_ids)
+    if not run_ids:
+        return result
+    writer = StoreWriter(db_path)
+    try:
+        cur = writer.cursor()
+        try:
+            for run_id in run_ids:
+                run = stored_run(cur, run_id)
+                if run is None:
+                    continue
+                result.runs.append(run)
+                alerts = check_stored_run(cur, HealthMonitor(config), run, now)
+                alerts += telemetry_alerts(run, replay_dir)
+                result.alerts += alerts
+            new = _not_stored(cur, result.alerts)
+        finally:
+            cur.close()
+        writer.put_alerts(new)
+        writer.flush()
+    finally:
+        writer.close()
+    return result
+
+
+@dataclass(slots=True)
+class CheckResult:
+    run_ids: list[str]
+    runs: list[StoredRun] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
+
+
+def _not_stored(cur: duckdb.DuckDBPyConnection, alerts: list[Alert]) -> list[Alert]:
+    """Alerts a previous `check` of the same database has not stored yet (no duplicates)."""
+    run_ids = sorted({a.run_id for a in alerts if a.run_id})
+    if not run_ids:
+        return alerts
+    rows = cur.execute(
+        "SELECT run_id, detector, severity, step, metric FROM alerts "
+        "WHERE list_contains(?, run_id)", [run_ids]
+    ).fetchall()
+    seen = {tuple(r) for r in rows}
+    return [a for a in alerts if (a.run_id, a.detector, a.severity, a.step, a.metric) not in seen]

@@ -1,0 +1,85 @@
+"""`throughput_drop`: tokens/s or step time clearly worse than the run's own steady state.
+
+The steady state is the median of the logs just before the recent window, so it needs no
+configuration per model or GPU; the first logs (compilation, warmup) are skipped, and the
+steady state must span `throughput_baseline_logs` logs before anything is judged. Because
+the baseline follows the run, a lasting change is reported once and then becomes the new
+steady state.
+"""
+
+from __future__ import annotations
+
+import math
+
+from cockpit.health.alert import Alert
+from cockpit.health.context import RunContext, at_step, fmt
+from cockpit.health.rolling import RollingMedian
+
+DETECTOR = "throughput_drop"
+
+
+class ThroughputDropDetector:
+    """One throughput series; `higher_is_better` for tokens/s, not for step time."""
+
+    def __init__(self, ctx: RunContext, metric: str, higher_is_better: bool,
+                 unless: str | None = None) -> None:
+        self.ctx = ctx
+        self.metric = metric
+        self.higher_is_better = higher_is_better
+        # Step time says nothing tokens/s does not: stand down when the run logs both.
+        self.unless = unless
+        cfg = ctx.config
+        self._recent = RollingMedian(cfg.throughput_recent_logs)
+        self._baseline = RollingMedian(cfg.throughput_baseline_logs)
+        self._logs = 0
+        self._bad = 0
+        self._open = False
+
+    def update(self, step: int | None, ts: float | None, value: float) -> list[Alert]:
+        if value <= 0 or not math.isfinite(value):
+            return []
+        if self.unless is not None and self.unless in self.ctx.metrics:
+            return []
+        cfg = self.ctx.config
+        self._logs += 1
+        if self._logs <= cfg.throughput_skip_logs:
+            return []
+        # Judged as throughput (a step time becomes its inverse), so "30% worse" means the
+        # same for tokens/s and step time: 30% less work per second.
+        speed = value if self.higher_is_better else 1.0 / value
+        if self._recent.full:
+            self._baseline.push(self._recent.oldest())
+        self._recent.push(speed)
+        if not self._baseline.full:
+            return []
+        base, now = self._baseline.median(), self._recent.median()
+        worse = (base - now) / base
+        if self._open:
+            if worse < cfg.throughput_rearm:
+                self._open = False
+                self.ctx.release(DETECTOR, self.metric)
+            return []
+        self._bad = self._bad + 1 if worse >= cfg.throughput_drop else 0
+        if self._bad < cfg.throughput_sustain_logs or not self.ctx.claim(DETECTOR, self.metric):
+            return []
+        self._open = True
+        return [self._alert(step, ts, base, now, worse)]
+
+    def _alert(self, step: int | None, ts: float | None, base: float, now: float,
+               worse: float) -> Alert:
+        cfg = self.ctx.config
+        if not self.higher_is_better:  # back to the metric's own unit
+            base, now = 1.0 / base, 1.0 / now
+        rule = (f"throughput (median of the last {cfg.throughput_recent_logs} logs) >= "
+                f"{cfg.throughput_drop:.0%} below its steady state (median of the "
+                f"{cfg.throughput_baseline_logs} logs before them) for "
+                f"{cfg.throughput_sustain_logs} consecutive logs")
+        return self.ctx.alert(
+            DETECTOR, "warning", step, ts, self.metric,
+            f"{self.metric} is {fmt(now)} at {at_step(step)} against a steady state of "
+            f"{fmt(base)}: {worse:.0%} less throughput. Rule: {rule}. Next: GPU utilization and clocks "
+            "(thermal or power throttling), the data loader (CPU busy, I/O wait), other "
+            "processes on the GPU, and whether sequence length or batch size changed.",
+            {"value": now, "steady_state": base, "worse_by": round(worse, 4),
+             "higher_is_better": self.higher_is_better, "rule": rule},
+        )
