@@ -121,3 +121,34 @@ def test_a_run_folders_gpu_recording_is_stored_once_and_attributed(tmp_path, db)
     pids = q(db, "SELECT DISTINCT pid, run_id = (SELECT run_id FROM runs) FROM gpu_processes")
     assert pids == [(481, True)]
     assert q(db, "SELECT count(*) FROM alerts") == [(0,)]  # import stores data; `check` judges it
+
+
+def test_live_stall_marks_the_run_stalled_until_points_return(tmp_path, db):
+    import dataclasses
+
+    from cockpit.health.config import HealthConfig
+    from cockpit.health.monitor import HealthMonitor
+
+    run = tmp_path / "runs" / "r"
+    run.mkdir(parents=True)
+    log = run / "metrics.jsonl"
+    now = time.time()
+    log.write_text("".join(json.dumps({"step": i, "time": now - 10 + i, "loss": 2.0 - i / 100}) + "\n"
+                           for i in range(10)))
+    seen = []
+    monitor = HealthMonitor(dataclasses.replace(HealthConfig(), stall_after_s=2.0))
+    with StoreWriter(db) as writer:
+        engine = IngestEngine(writer, [tmp_path / "runs"], health=monitor, on_alerts=seen.extend)
+        engine.poll_once()
+        assert engine.check_stalls(now=now) == []  # logging recently: fine
+        alerts = engine.check_stalls(now=now + 60)
+        assert [a.detector for a in alerts] == ["stall"] and seen == alerts
+        writer.flush()
+        cur = writer.cursor()
+        assert cur.execute("SELECT status FROM runs").fetchone() == ("stalled",)
+        with open(log, "a") as f:
+            f.write(json.dumps({"step": 10, "time": now + 61, "loss": 1.8}) + "\n")
+        engine.poll_once()
+        writer.flush()
+        assert cur.execute("SELECT status FROM runs").fetchone() == ("running",)
+        assert cur.execute("SELECT count(*) FROM alerts WHERE detector = 'stall'").fetchone() == (1,)
