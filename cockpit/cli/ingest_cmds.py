@@ -132,7 +132,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
     with StoreWriter(db_path(args)) as writer:
         try:
             engine = IngestEngine(writer, paths, health=health, on_alerts=printer,
-                                  poll_interval=args.poll)
+                                  poll_interval=args.poll, recordings=not args.once)
         except IngestError as err:
             raise CliError(str(err)) from None
         gpu = _start_gpu_replay(args, writer, printer, engine)
@@ -146,7 +146,6 @@ def cmd_watch(args: argparse.Namespace) -> int:
                     gpu.join()
             else:
                 engine.poll_once()
-                engine.ingest_recordings()
                 if gpu is None:
                     local, status = _start_local_gpu(writer, printer, engine)
                 if not args.json:

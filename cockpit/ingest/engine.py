@@ -31,6 +31,7 @@ from cockpit.store.writer import IngestBatch, RunRow, StoreWriter
 log = logging.getLogger(__name__)
 
 RECENT_S = 600.0  # an imported run written to within this long is still "running"
+RECORDING_SETTLE_S = 10.0  # a run folder's GPU recording is stored once it stops growing
 _MLFLOW_STATUS = {"RUNNING": "running", "FINISHED": "finished", "FAILED": "failed",
                   "KILLED": "failed", "SCHEDULED": "unknown"}
 
@@ -95,6 +96,7 @@ class IngestEngine:
         poll_interval: float = 0.25,
         rescan_interval: float = 2.0,
         stall_check_interval: float = 5.0,
+        recordings: bool = False,
     ) -> None:
         self.writer = writer
         self.roots: list[Path] = []
@@ -103,6 +105,7 @@ class IngestEngine:
         self.poll_interval = poll_interval
         self.rescan_interval = rescan_interval
         self.stall_check_interval = stall_check_interval
+        self.recordings = recordings  # store run folders' GPU recordings as they are found
         self.runs: dict[str, _Run] = {}
         self.stats = IngestStats()
         self._last_scan = 0.0
@@ -132,6 +135,12 @@ class IngestEngine:
                 continue
             for spec in found:
                 self._adopt(spec)
+        if self.recordings:
+            try:
+                self.ingest_recordings()
+            except Exception as err:  # a damaged recording must not stop ingest
+                log.exception("GPU recording import failed")
+                self.stats.last_error = f"GPU recording: {err}"
 
     def _adopt(self, spec: RunSpec) -> None:
         run = self.runs.get(spec.run_id)
@@ -332,6 +341,8 @@ class IngestEngine:
                 st = trace.stat()
             except OSError:
                 continue
+            if self.recordings and time.time() - st.st_mtime < RECORDING_SETTLE_S:
+                continue  # still being written: store it once it has settled
             identity = str(trace)
             known = self._stored_state(identity)
             if known is not None and (known.inode, known.offset) == (st.st_ino, st.st_size):

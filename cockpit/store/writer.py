@@ -133,6 +133,9 @@ class StoreWriter:
         self._thread.join(timeout=60)
         self._con.close()
         self._root.close()
+        # A closed DuckDB connection still referenced at interpreter exit makes the duckdb
+        # extension print a leak report: drop them (using a closed writer is a bug anyway).
+        del self._con, self._root
 
     def __enter__(self) -> StoreWriter:
         return self

@@ -1,0 +1,182 @@
+"""Starting the desktop app: QApplication, theme, backend threads, the cache and the window;
+and the smoke test that packaging and CI run (`cockpit app --smoke-test`)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from PySide6.QtCore import (
+    QEvent,
+    QEventLoop,
+    QMessageLogContext,
+    QTimer,
+    QtMsgType,
+    qInstallMessageHandler,
+)
+from PySide6.QtWidgets import QApplication
+
+from cockpit.ui import theme
+from cockpit.ui.backend import Backend, BackendOptions
+from cockpit.ui.live_cache import LiveSeriesCache
+from cockpit.ui.main_window import LAYOUT_VERSION, MainWindow
+from cockpit.ui.settings import AppSettings, open_settings
+
+
+@dataclass(slots=True)
+class AppOptions:
+    db_path: Path
+    roots: list[Path] = field(default_factory=list)
+    settings_path: Path | None = None  # INI file instead of the platform store
+    gpu: str = "auto"
+    gpu_replay: Path | None = None
+    replay_pin_run: str | None = None
+    stall_after: float | None = None
+    smoke_test: bool = False
+    title: str = "Cockpit"
+    on_started: Callable[[], None] | None = None  # demo: start the live replay
+    evals: list[Path] = field(default_factory=list)  # eval files/folders to import at start
+
+
+def application() -> QApplication:
+    app = QApplication.instance()
+    if isinstance(app, QApplication):
+        return app
+    app = QApplication(sys.argv[:1])
+    app.setApplicationName("Cockpit")
+    app.setOrganizationName("Cockpit")
+    app.setDesktopFileName("cockpit")
+    return app
+
+
+def build(options: AppOptions) -> tuple[MainWindow, Backend, LiveSeriesCache]:
+    """Everything wired and started, the window shown; the caller runs the event loop."""
+    application()
+    qsettings = open_settings(options.settings_path)
+    settings = AppSettings(qsettings)
+    theme.apply(theme.resolve(settings.theme))
+    backend = Backend(BackendOptions(
+        db_path=options.db_path, roots=list(options.roots), gpu=options.gpu,
+        gpu_replay=options.gpu_replay, replay_pin_run=options.replay_pin_run,
+        stall_after=options.stall_after, health=settings.detector_overrides(),
+        gpu_interval=settings.gpu_interval))
+    backend.start()
+    if options.evals:
+        backend.import_evals(options.evals)
+    cache = LiveSeriesCache(backend.cursor, options.db_path)
+    cache.ingest_rate_source = backend.ingest_rate
+    window = MainWindow(
+        cache, backend.cursor, qsettings, add_root=backend.add_root,
+        status_source=lambda: (backend.gpu_status, backend.last_error()), title=options.title)
+    for root in options.roots:
+        if Path(root).is_dir():
+            settings.add_recent(Path(root))
+    window._fill_recent()
+    window.show()
+    window.start()
+    return window, backend, cache
+
+
+# Messages the offscreen platform prints for features it lacks (size hints, raising
+# windows); they say nothing about Cockpit and would drown the smoke test's output.
+PLATFORM_NOISE = ("This plugin does not support",)
+
+
+def _message_handler(mode: QtMsgType, context: QMessageLogContext, message: str) -> None:
+    if any(message.startswith(noise) for noise in PLATFORM_NOISE):
+        return
+    print(message, file=sys.stderr, flush=True)
+
+
+def run(options: AppOptions) -> int:
+    previous = qInstallMessageHandler(_message_handler)
+    app = application()
+    window, backend, cache = build(options)
+    code = 0
+    try:
+        if options.on_started is not None:
+            options.on_started()
+        code = smoke_test(window) if options.smoke_test else app.exec()
+    finally:
+        window.close()
+        cache.stop()
+        backend.close()
+        _release(window)
+        # A Python handler left installed keeps module globals (and duckdb's) alive at exit.
+        qInstallMessageHandler(previous)
+    return code
+
+
+def _release(window: MainWindow) -> None:
+    """Destroy the window now, so no DuckDB object outlives the interpreter's teardown of the
+    duckdb module (nanobind prints a leak report for every one that does)."""
+    import gc
+
+    window.deleteLater()
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    QApplication.processEvents()
+    gc.collect()
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float) -> bool:
+    """Spin the event loop until `predicate()` holds (app code, not tests: no pytest-qt)."""
+    deadline = time.monotonic() + timeout
+    loop = QEventLoop()
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        QTimer.singleShot(20, loop.quit)
+        loop.exec()
+    return True
+
+
+def smoke_test(window: MainWindow, timeout: float = 60.0, out: TextIO | None = None) -> int:
+    """Render every panel once with real data and check the layout round-trips. 0 = pass."""
+    out = out or sys.stdout
+    failures: list[str] = []
+
+    def check(ok: bool, what: str) -> None:
+        print(f"{'ok  ' if ok else 'FAIL'} {what}", file=out, flush=True)
+        if not ok:
+            failures.append(what)
+
+    cache = window.cache
+    check(wait_until(lambda: window.snapshot_seq > 0, timeout), "first snapshot from the database")
+    has_runs = wait_until(lambda: bool(cache.snapshot.runs), timeout)
+    check(has_runs, f"runs discovered ({len(cache.snapshot.runs)})")
+    if has_runs:
+        check(wait_until(lambda: bool(window.runs.selected), timeout), "runs selected for charts")
+        check(wait_until(lambda: bool(window.charts.charts) and all(
+            cache.loaded(r) for r in window.runs.selected), timeout),
+            f"charts drawn ({len(window.charts.charts)} metrics)")
+        window.charts.refresh_all()
+    for name, dock in window.docks.items():
+        window.show_dock(dock)
+        QApplication.processEvents()
+        pix = dock.widget().grab()
+        check(not pix.isNull() and pix.width() > 0 and pix.height() > 0, f"panel {name} renders")
+    central = window.charts.grab()
+    check(not central.isNull(), "charts panel renders")
+    check(window.sql.run_query("SELECT count(*) AS runs FROM runs"), "SQL query submitted")
+    check(wait_until(lambda: window.sql.result is not None, timeout), "SQL query answered")
+    window.palette_dialog.open_fresh()
+    QApplication.processEvents()
+    check(bool(window.commands.search("theme")), "command palette finds commands")
+    window.palette_dialog.close()
+    check(not window.commands.shortcut_conflicts(), "no two commands share a shortcut")
+    state = window.saveState(LAYOUT_VERSION)
+    window.docks["gpu"].hide()
+    restored = window.restoreState(state, LAYOUT_VERSION)
+    QApplication.processEvents()
+    check(restored and window.docks["gpu"].isVisible() and
+          window.saveState(LAYOUT_VERSION) == state, "layout saveState/restoreState round-trips")
+    window.save_layout()
+    check(window.restore_layout(), "layout persisted in settings and restored")
+    print(f"smoke test {'passed' if not failures else 'FAILED'}; "
+          f"Qt {os.environ.get('QT_QPA_PLATFORM', 'native')} platform", file=out, flush=True)
+    return 0 if not failures else 1

@@ -1,0 +1,231 @@
+"""What the desktop app drives: the store writer, the ingest engine with its health monitor,
+a GPU telemetry source and a housekeeping thread. Qt-free.
+
+A thin adapter over the core (cockpit.store.writer, cockpit.ingest.engine,
+cockpit.health.monitor, cockpit.telemetry.*) so the window only knows `cursor()`,
+`add_root()`, `ingest_rate()` and `close()`; the same wiring as `cockpit watch`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class BackendOptions:
+    db_path: Path
+    roots: list[Path] = field(default_factory=list)
+    gpu: str = "auto"  # "auto": local NVML when present; "off"; "replay": gpu_replay below
+    gpu_replay: Path | None = None
+    replay_speed: float = 1.0
+    replay_loop: bool = True
+    replay_pin_run: str | None = None  # demo: the run name the replayed process belongs to
+    stall_after: float | None = None
+    health: dict[str, Any] = field(default_factory=dict)  # HealthConfig overrides
+    poll_interval: float = 0.25
+    gpu_interval: float = 1.0
+
+
+class Backend:
+    """Owns every background thread of the app; the GUI only reads through `cursor()`."""
+
+    def __init__(self, options: BackendOptions) -> None:
+        from cockpit.store.writer import StoreWriter
+
+        self.options = options
+        self.writer = StoreWriter(options.db_path)
+        self.health = _make_health(options)
+        self.engine: Any = None
+        self.gpu_status = "GPU telemetry off"
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.pipeline: Any = None
+        self._attributed_runs = -1
+        self._pinned_pid: int | None = None
+
+    # ---- lifecycle -------------------------------------------------------------------
+    def start(self) -> None:
+        from cockpit.ingest.engine import IngestEngine, IngestError
+
+        roots = []
+        for root in self.options.roots:
+            if Path(root).exists():
+                roots.append(Path(root))
+            else:
+                self.errors.append(f"{root} does not exist")
+        try:
+            self.engine = IngestEngine(self.writer, roots, health=self.health,
+                                       poll_interval=self.options.poll_interval,
+                                       stall_check_interval=1.0, recordings=True)
+        except IngestError as err:
+            self.errors.append(str(err))
+            self.engine = IngestEngine(self.writer, [], health=self.health,
+                                       stall_check_interval=1.0, recordings=True)
+        self.engine.start()
+        self._spawn(self._housekeeping, "cockpit-housekeeping")
+        self._start_gpu()
+
+    def _spawn(self, target: Any, name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self.engine is not None:
+            self.engine.stop()
+        if self.pipeline is not None:
+            self.pipeline.stop()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        try:
+            self.writer.flush(timeout=10)
+        except Exception as err:  # closing anyway; the error was shown while running
+            log.warning("final flush failed: %s", err)
+        self.writer.close()
+        # Drop the core objects: a closed DuckDB connection still alive at interpreter exit
+        # makes the duckdb extension print a leak report.
+        self.engine = None
+        self.pipeline = None
+
+    # ---- what the GUI calls ------------------------------------------------------------
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        return self.writer.cursor()
+
+    def add_root(self, path: Path) -> None:
+        """Watch another folder (raises the engine's IngestError with one sentence)."""
+        self.engine.add_root(Path(path))
+
+    @property
+    def roots(self) -> list[Path]:
+        return list(self.engine.roots) if self.engine is not None else []
+
+    def ingest_rate(self) -> float | None:
+        stats = getattr(self.engine, "stats", None)
+        return float(stats.rate) if stats is not None else None
+
+    def last_error(self) -> str | None:
+        stats = getattr(self.engine, "stats", None)
+        if self.writer.error is not None:
+            return f"database write failed: {self.writer.error}"
+        if stats is not None and stats.last_error:
+            return str(stats.last_error)
+        return self.errors[-1] if self.errors else None
+
+    def import_evals(self, paths: list[Path]) -> None:
+        """Load eval files/folders into the history in the background (the demo's evals)."""
+
+        def work() -> None:
+            try:
+                from cockpit.evals.loaders import load_evals
+                from cockpit.evals.store import store_eval
+            except ModuleNotFoundError:
+                return
+            for path in paths:
+                try:
+                    for run in load_evals(path):
+                        store_eval(self.writer, run)
+                except Exception as err:  # one bad eval file must not stop the others
+                    self.errors.append(f"cannot load evals from {path}: {err}")
+
+        self._spawn(work, "cockpit-eval-import")
+
+    # ---- background work ---------------------------------------------------------------
+    def _housekeeping(self) -> None:
+        """Once a second: run attribution for the GPU pipeline. (Stall checks run on the
+        engine's own thread, which owns the health monitor.)"""
+        while not self._stop.wait(1.0):
+            try:
+                self._refresh_attribution()
+            except Exception:  # never let housekeeping kill the app
+                log.exception("housekeeping failed")
+
+    def _refresh_attribution(self) -> None:
+        pipeline = self.pipeline
+        if pipeline is None or self.engine is None:
+            return
+        from cockpit.telemetry.attribution import RunRef, pins_from_process_json
+
+        runs = list(self.engine.runs.values())
+        if len(runs) != self._attributed_runs:
+            self._attributed_runs = len(runs)
+            pipeline.set_runs(RunRef(r.row.run_id, r.row.name, Path(r.row.path)) for r in runs)
+        for run in runs:
+            for pid, run_id in pins_from_process_json(Path(run.row.path), run.row.run_id).items():
+                pipeline.attributor.pin(pid, run_id)
+            if self._pinned_pid is not None and run.row.name == self.options.replay_pin_run:
+                pipeline.attributor.pin(self._pinned_pid, run.row.run_id)
+        if (pipeline.finished.is_set() and self.options.gpu == "replay"
+                and self.options.replay_loop and not self._stop.is_set()):
+            self._start_gpu()  # the recording ended: play it again
+
+    def _start_gpu(self) -> None:
+        """A TelemetryPipeline (attribution, GPU detectors, store) on the chosen source."""
+        mode = self.options.gpu
+        if mode == "off":
+            return
+        try:
+            from cockpit.telemetry.attribution import pins_from_process_json
+            from cockpit.telemetry.host import HostSampler
+            from cockpit.telemetry.pipeline import TelemetryPipeline
+            from cockpit.telemetry.replay import ReplaySource
+            from cockpit.telemetry.sampler import SamplerConfig
+            from cockpit.telemetry.sources import LocalNvmlSource, TelemetryUnavailable
+        except ModuleNotFoundError:
+            self.gpu_status = "GPU telemetry not available in this build"
+            return
+        source: Any
+        try:
+            if mode == "replay" and self.options.gpu_replay is not None:
+                pins = pins_from_process_json(self.options.gpu_replay, "")
+                self._pinned_pid = next(iter(pins), None)
+                source = ReplaySource(self.options.gpu_replay, speed=self.options.replay_speed,
+                                      rebase_ts=True)
+                self.gpu_status = f"GPU: replaying {self.options.gpu_replay.name}"
+            else:
+                config = dataclasses.replace(SamplerConfig(), interval_s=self.options.gpu_interval)
+                source = LocalNvmlSource(config=config)
+                source.open()
+                self.gpu_status = "GPU: local NVML"
+        except TelemetryUnavailable as err:
+            self.gpu_status = f"GPU: {err}"
+            return
+        except Exception as err:  # a broken driver must not take the app down
+            self.gpu_status = f"GPU telemetry failed to start: {err}"
+            return
+        old = self.pipeline
+        # Host CPU of the training processes tells a starved input pipeline from a hung job.
+        host = HostSampler() if mode != "replay" else None
+        self.pipeline = TelemetryPipeline(source, writer=self.writer, host_sampler=host)
+        if self.pipeline.batcher is not None:
+            self.pipeline.batcher.max_delay_s = 0.5  # sparklines move twice a second
+        if old is not None:
+            self.pipeline.attributor = old.attributor
+        self._attributed_runs = -1
+        self.pipeline.start()
+
+
+def _make_health(options: BackendOptions) -> Any:
+    try:
+        from cockpit.health.config import HealthConfig
+        from cockpit.health.monitor import HealthMonitor
+    except ModuleNotFoundError:
+        return None
+    config = HealthConfig()
+    overrides = {k: v for k, v in options.health.items()
+                 if k in {f.name for f in dataclasses.fields(HealthConfig)}}
+    if options.stall_after is not None:
+        overrides["stall_after_s"] = options.stall_after
+    if overrides:
+        config = dataclasses.replace(config, **overrides)
+    return HealthMonitor(config)

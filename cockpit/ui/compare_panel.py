@@ -1,0 +1,269 @@
+"""Run comparison: pick runs, overlay one metric, and see final/best values and the config
+keys that differ. Data is read off the GUI thread."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import duckdb
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cockpit.ingest.keys import canonical_key
+from cockpit.ui import theme
+from cockpit.ui.live_cache import RunInfo
+from cockpit.ui.series import SeriesBuffer
+from cockpit.ui.sql_runner import QueryThread
+
+
+def higher_is_better(key: str) -> bool:
+    return any(word in key for word in ("acc", "score", "f1", "bleu", "reward", "tokens_per_s",
+                                        "throughput", "mfu", "auc"))
+
+
+@dataclass(slots=True)
+class Comparison:
+    """Everything the comparison view shows for one set of runs."""
+
+    names: dict[str, str]
+    series: dict[tuple[str, str], SeriesBuffer] = field(default_factory=dict)
+    params: dict[str, dict[str, str]] = field(default_factory=dict)  # run -> key -> value
+
+    def keys(self) -> list[str]:
+        return sorted({k for _, k in self.series})
+
+    def summary(self) -> list[tuple[str, str, float, float, int]]:
+        """(run, key, final, best, points) for every series."""
+        out = []
+        for (run_id, key), buf in sorted(self.series.items()):
+            with buf.lock:
+                values = buf.values.view
+                steps = buf.steps.view
+                finite = np.isfinite(values)
+                if finite.any():
+                    last = float(values[finite][np.argmax(steps[finite])]) if len(steps) else math.nan
+                    best = float(values[finite].max() if higher_is_better(key)
+                                 else values[finite].min())
+                else:
+                    last = best = math.nan
+                out.append((self.names.get(run_id, run_id), key, last, best, len(values)))
+        return out
+
+    def differing_params(self) -> list[tuple[str, list[str]]]:
+        """Config keys whose values are not the same across the compared runs."""
+        runs = list(self.names)
+        keys = sorted({k for p in self.params.values() for k in p})
+        out = []
+        for key in keys:
+            values = [self.params.get(r, {}).get(key, "—") for r in runs]
+            if len(set(values)) > 1:
+                out.append((key, values))
+        return out
+
+
+def load_comparison(cur: duckdb.DuckDBPyConnection, run_ids: list[str],
+                    names: dict[str, str]) -> Comparison:
+    comp = Comparison({r: names.get(r, r) for r in run_ids})
+    owners = {(r, c): s for r, c, s in cur.execute(
+        "SELECT run_id, canonical, source FROM series WHERE list_contains(?, run_id)",
+        [run_ids]).fetchall()}
+    parts = cur.execute(
+        "SELECT run_id, key, source FROM metrics WHERE list_contains(?, run_id) "
+        "GROUP BY ALL ORDER BY ALL", [run_ids]).fetchall()
+    for run_id, key, source in parts:
+        canon = canonical_key(str(key))
+        owner = owners.get((run_id, canon))
+        if owner is not None and owner != source:
+            continue
+        data = cur.execute(
+            "SELECT step, ts, value FROM metrics WHERE run_id = ? AND key = ? AND "
+            "source IS NOT DISTINCT FROM ? ORDER BY rowid", [run_id, key, source]).fetchnumpy()
+        buf = comp.series.setdefault((run_id, canon), SeriesBuffer())
+        buf.append(*(np.ma.filled(np.ma.asarray(data[c], dtype=np.float64), np.nan)
+                     for c in ("step", "ts", "value")))
+    for run_id, key, value in cur.execute(
+            "SELECT run_id, key, value FROM run_params WHERE list_contains(?, run_id)",
+            [run_ids]).fetchall():
+        comp.params.setdefault(run_id, {})[str(key)] = str(value)
+    return comp
+
+
+class _Bridge(QObject):
+    loaded = Signal(object, object)
+
+
+class ComparePanel(QWidget):
+    compared = Signal()
+
+    def __init__(self, cursor_factory: object, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("comparePanel")
+        self.runner = QueryThread(cursor_factory)  # type: ignore[arg-type]
+        self.bridge = _Bridge(self)
+        self.bridge.loaded.connect(self._on_loaded)
+        self.comparison: Comparison | None = None
+        self.run_list = QListWidget()
+        self.run_list.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.compare_button = QPushButton("Compare checked runs")
+        self.key = QComboBox()
+        self.status = QLabel("Check two or more runs, then Compare.")
+        self.plot = pg.PlotWidget()
+        self.plot.addLegend(offset=(-10, 10))
+        self.summary = QTableWidget(0, 5)
+        self.summary.setHorizontalHeaderLabels(["Run", "Metric", "Final", "Best", "Points"])
+        self.params = QTableWidget(0, 1)
+        for table in (self.summary, self.params):
+            table.verticalHeader().setVisible(False)
+            table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+            table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+            table.horizontalHeader().setStretchLastSection(True)
+        tabs = QTabWidget()
+        tabs.addTab(self.summary, "Final / best")
+        tabs.addTab(self.params, "Config differences")
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        ll.setContentsMargins(0, 0, 0, 0)
+        ll.addWidget(self.run_list)
+        ll.addWidget(self.compare_button)
+        right = QWidget()
+        rl = QVBoxLayout(right)
+        rl.setContentsMargins(0, 0, 0, 0)
+        bar = QHBoxLayout()
+        bar.addWidget(QLabel("Metric:"))
+        bar.addWidget(self.key)
+        bar.addWidget(self.status, 1)
+        rl.addLayout(bar)
+        inner = QSplitter(Qt.Orientation.Vertical)
+        inner.addWidget(self.plot)
+        inner.addWidget(tabs)
+        rl.addWidget(inner)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(left)
+        split.addWidget(right)
+        split.setStretchFactor(1, 3)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(split)
+        self.compare_button.clicked.connect(lambda: self.compare(self.checked()))
+        self.key.currentTextChanged.connect(lambda _: self._draw())
+        self._names: dict[str, str] = {}
+
+    def update_runs(self, runs: list[RunInfo]) -> None:
+        known = {self.run_list.item(i).data(Qt.ItemDataRole.UserRole)
+                 for i in range(self.run_list.count())}
+        for run in runs:
+            self._names[run.run_id] = run.name
+            if run.run_id not in known:
+                item = QListWidgetItem(run.name)
+                item.setData(Qt.ItemDataRole.UserRole, run.run_id)
+                item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+                item.setCheckState(Qt.CheckState.Unchecked)
+                self.run_list.addItem(item)
+
+    def checked(self) -> list[str]:
+        return [self.run_list.item(i).data(Qt.ItemDataRole.UserRole)
+                for i in range(self.run_list.count())
+                if self.run_list.item(i).checkState() == Qt.CheckState.Checked]
+
+    def set_checked(self, run_ids: list[str]) -> None:
+        for i in range(self.run_list.count()):
+            item = self.run_list.item(i)
+            state = item.data(Qt.ItemDataRole.UserRole) in run_ids
+            item.setCheckState(Qt.CheckState.Checked if state else Qt.CheckState.Unchecked)
+
+    def compare(self, run_ids: list[str]) -> bool:
+        if not run_ids:
+            self.status.setText("Check at least one run.")
+            return False
+        names = dict(self._names)
+        started = self.runner.submit(lambda cur: load_comparison(cur, run_ids, names),
+                                     self.bridge.loaded.emit)
+        if started:
+            self.status.setText("loading…")
+        return started
+
+    def _on_loaded(self, comp: Comparison | None, error: str | None) -> None:
+        if error or comp is None:
+            self.status.setText(error or "comparison failed")
+            return
+        self.comparison = comp
+        current = self.key.currentText()
+        self.key.blockSignals(True)
+        self.key.clear()
+        keys = comp.keys()
+        self.key.addItems(keys)
+        if current in keys:
+            self.key.setCurrentText(current)
+        elif "loss" in keys:
+            self.key.setCurrentText("loss")
+        self.key.blockSignals(False)
+        self._fill_tables()
+        self._draw()
+        self.status.setText(f"{len(comp.names)} runs, {len(keys)} metrics")
+        self.compared.emit()
+
+    def _draw(self) -> None:
+        comp = self.comparison
+        self.plot.clear()
+        t = theme.current()
+        self.plot.setBackground(t.chart_bg)
+        if comp is None:
+            return
+        key = self.key.currentText()
+        width = max(int(self.plot.width()), 200)
+        for i, run_id in enumerate(comp.names):
+            buf = comp.series.get((run_id, key))
+            if buf is None or not len(buf):
+                continue
+            lo_hi = buf.x_bounds("step")
+            if lo_hi is None:
+                continue
+            d = buf.decimate(lo_hi[0], lo_hi[1], width)
+            self.plot.plot(d.x, d.y, pen=pg.mkPen(t.series[i % len(t.series)], width=1.5),
+                           name=comp.names[run_id], connect="finite")
+
+    def _fill_tables(self) -> None:
+        comp = self.comparison
+        if comp is None:
+            return
+        rows = comp.summary()
+        self.summary.setRowCount(len(rows))
+        for r, (name, key, last, best, n) in enumerate(rows):
+            for c, text in enumerate((name, key, _fmt(last), _fmt(best), str(n))):
+                self.summary.setItem(r, c, QTableWidgetItem(text))
+        diffs = comp.differing_params()
+        runs = list(comp.names.values())
+        self.params.setColumnCount(1 + len(runs))
+        self.params.setHorizontalHeaderLabels(["Config key", *runs])
+        self.params.setRowCount(len(diffs))
+        for r, (key, values) in enumerate(diffs):
+            self.params.setItem(r, 0, QTableWidgetItem(key))
+            for c, value in enumerate(values):
+                self.params.setItem(r, c + 1, QTableWidgetItem(value))
+
+    def close_runner(self) -> None:
+        self.runner.close()
+
+
+def _fmt(v: float) -> str:
+    if not math.isfinite(v):
+        return "NaN" if math.isnan(v) else ("+Inf" if v > 0 else "-Inf")
+    return f"{v:.5g}"

@@ -1,0 +1,330 @@
+"""One metric series of one run, held in memory for drawing at any zoom in constant time.
+
+Qt-free on purpose: the background poller appends here and the GUI thread only asks for
+what fits on screen. A min/max pyramid (each level keeps the finite min and max of blocks of
+4**k points) lets a chart of a million points be drawn from a few thousand vertices that
+still show every one-step spike; zoomed in far enough, the raw points are returned.
+Non-finite values are kept apart as markers because a line cannot show them.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+FACTOR = 4  # block size growth per pyramid level
+_EMA_BLOCK = 64
+
+
+class GrowableArray:
+    """An append-only numpy array with amortised O(1) appends."""
+
+    __slots__ = ("_data", "n")
+
+    def __init__(self, dtype: type | np.dtype = np.float64, capacity: int = 256) -> None:
+        self._data = np.empty(capacity, dtype=dtype)
+        self.n = 0
+
+    def extend(self, values: np.ndarray) -> None:
+        m = len(values)
+        if self.n + m > len(self._data):
+            # Headroom after a bulk load too, so a live append does not copy everything.
+            capacity = max(len(self._data) * 2, (self.n + m) * 5 // 4)
+            data = np.empty(capacity, dtype=self._data.dtype)
+            data[: self.n] = self._data[: self.n]
+            self._data = data
+        self._data[self.n : self.n + m] = values
+        self.n += m
+
+    def truncate(self, n: int) -> None:
+        self.n = min(self.n, n)
+
+    @property
+    def view(self) -> np.ndarray:
+        return self._data[: self.n]
+
+
+class MinMaxPyramid:
+    """Finite min/max envelopes of y at block sizes 4, 16, 64, ... kept up to date on append."""
+
+    def __init__(self) -> None:
+        self.mins: list[GrowableArray] = []
+        self.maxs: list[GrowableArray] = []
+
+    def clear(self) -> None:
+        self.mins.clear()
+        self.maxs.clear()
+
+    def update(self, y: np.ndarray) -> None:
+        """Extend every level with the blocks that became complete since the last call."""
+        lower_min, lower_max = y, y
+        level = 0
+        while len(lower_min) >= FACTOR:
+            if level == len(self.mins):
+                self.mins.append(GrowableArray(np.float64))
+                self.maxs.append(GrowableArray(np.float64))
+            mins, maxs = self.mins[level], self.maxs[level]
+            complete = len(lower_min) // FACTOR
+            done = mins.n
+            if complete > done:
+                lo = lower_min[done * FACTOR : complete * FACTOR].reshape(-1, FACTOR)
+                hi = lower_max[done * FACTOR : complete * FACTOR].reshape(-1, FACTOR)
+                if level == 0:
+                    finite = np.isfinite(lo)
+                    lo = np.where(finite, lo, np.nan)
+                    hi = lo
+                mins.extend(np.fmin.reduce(lo, axis=1))
+                maxs.extend(np.fmax.reduce(hi, axis=1))
+            lower_min, lower_max = mins.view, maxs.view
+            level += 1
+
+    def level(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Envelope arrays of level k (block size FACTOR**(k+1))."""
+        return self.mins[k].view, self.maxs[k].view
+
+    @property
+    def depth(self) -> int:
+        return len(self.mins)
+
+
+def linear_recurrence(u: np.ndarray, a: float, c0: float) -> np.ndarray:
+    """c[i] = a * c[i-1] + u[i] with c[-1] = c0, vectorised in blocks (no Python loop per point).
+
+    Within a block of B points the recurrence is a lower-triangular matrix of powers of `a`;
+    the carries between blocks follow the same recurrence with factor a**B, solved the same
+    way, so the cost is O(n * B) flops with O(log n) Python steps.
+    """
+    n = len(u)
+    if n == 0:
+        return np.empty(0)
+    if n <= _EMA_BLOCK:
+        powers = a ** np.arange(1, n + 1, dtype=np.float64)
+        i = np.arange(n)
+        expo = i[:, None] - i[None, :]
+        m = np.where(expo >= 0, a ** np.maximum(expo, 0).astype(np.float64), 0.0)
+        return m @ u + powers * c0
+    b = _EMA_BLOCK
+    nb = -(-n // b)
+    padded = np.zeros(nb * b)
+    padded[:n] = u
+    blocks = padded.reshape(nb, b)
+    i = np.arange(b)
+    expo = i[:, None] - i[None, :]
+    m = np.where(expo >= 0, a ** np.maximum(expo, 0).astype(np.float64), 0.0)
+    local = blocks @ m.T  # zero-initial recurrence inside each block
+    carries = linear_recurrence(local[:, -1], a**b, c0)  # value at the end of each block
+    before = np.concatenate(([c0], carries[:-1]))
+    powers = a ** np.arange(1, b + 1, dtype=np.float64)
+    out = local + before[:, None] * powers[None, :]
+    return out.reshape(-1)[:n]
+
+
+def ema(values: np.ndarray, weight: float, state: float | None = None) -> tuple[np.ndarray, float | None]:
+    """Exponential moving average skipping non-finite values (they stay NaN in the output).
+
+    `weight` is the smoothing in [0, 1) as TensorBoard's slider; `state` continues a previous
+    call (the last smoothed value), so appends are smoothed incrementally.
+    """
+    out = np.full(len(values), np.nan)
+    finite = np.isfinite(values)
+    x = values[finite]
+    if len(x) == 0:
+        return out, state
+    c0 = float(x[0]) if state is None else state
+    smoothed = linear_recurrence((1.0 - weight) * x, weight, c0)
+    out[finite] = smoothed
+    return out, float(smoothed[-1])
+
+
+@dataclass(slots=True)
+class Decimated:
+    """What a chart draws for one series in one view: line vertices plus non-finite markers."""
+
+    x: np.ndarray
+    y: np.ndarray
+    nan_x: np.ndarray  # x of NaN points
+    posinf_x: np.ndarray
+    neginf_x: np.ndarray
+    full_resolution: bool
+
+
+class SeriesBuffer:
+    """Steps, wall times and values of one (run, metric), with pyramids for raw and smoothed y."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.steps = GrowableArray(np.float64)
+        self.ts = GrowableArray(np.float64)
+        self.values = GrowableArray(np.float64)
+        self.bad_index = GrowableArray(np.int64, 16)  # indices of non-finite values
+        self.pyramid = MinMaxPyramid()
+        self.smoothing = 0.0
+        self.smoothed = GrowableArray(np.float64)
+        self.smoothed_pyramid = MinMaxPyramid()
+        self._ema_state: float | None = None
+        self.version = 0  # bumped on every change: the GUI redraws when it moves
+        self.step_sorted = True
+        self.ts_sorted = True
+
+    def __len__(self) -> int:
+        return self.values.n
+
+    def append(self, steps: np.ndarray, ts: np.ndarray, values: np.ndarray) -> None:
+        steps = np.asarray(steps, dtype=np.float64)
+        ts = np.asarray(ts, dtype=np.float64)
+        values = np.asarray(values, dtype=np.float64)
+        if len(values) == 0:
+            return
+        with self.lock:
+            start = self.values.n
+            if np.isnan(steps).any():  # no step logged: use the arrival index
+                idx = np.arange(start, start + len(steps), dtype=np.float64)
+                steps = np.where(np.isnan(steps), idx, steps)
+            self.step_sorted = self.step_sorted and _appends_sorted(self.steps.view, steps)
+            self.ts_sorted = self.ts_sorted and _appends_sorted(self.ts.view, ts)
+            self.steps.extend(steps)
+            self.ts.extend(ts)
+            self.values.extend(values)
+            bad = np.flatnonzero(~np.isfinite(values))
+            if len(bad):
+                self.bad_index.extend(bad + start)
+            self.pyramid.update(self.values.view)
+            if self.smoothing > 0:
+                smoothed, self._ema_state = ema(values, self.smoothing, self._ema_state)
+                self.smoothed.extend(smoothed)
+                self.smoothed_pyramid.update(self.smoothed.view)
+            self.version += 1
+
+    def set_smoothing(self, weight: float) -> None:
+        """Recompute the smoothed series for a new weight (background thread: O(n))."""
+        with self.lock:
+            if weight == self.smoothing and (weight == 0 or self.smoothed.n == self.values.n):
+                return
+            self.smoothing = weight
+            self.smoothed = GrowableArray(np.float64)
+            self.smoothed_pyramid = MinMaxPyramid()
+            self._ema_state = None
+            if weight > 0 and self.values.n:
+                smoothed, self._ema_state = ema(self.values.view, weight)
+                self.smoothed.extend(smoothed)
+                self.smoothed_pyramid.update(self.smoothed.view)
+            self.version += 1
+
+    def x_array(self, x_mode: str) -> np.ndarray:
+        return self.ts.view if x_mode == "time" else self.steps.view
+
+    def value_at(self, x: float, x_mode: str = "step") -> tuple[float, float, float] | None:
+        """(x, raw value, smoothed value or NaN) of the point nearest to x."""
+        with self.lock:
+            xs = self.x_array(x_mode)
+            if len(xs) == 0:
+                return None
+            if self._sorted(x_mode):
+                i = int(np.searchsorted(xs, x))
+                if i >= len(xs) or (i > 0 and abs(xs[i - 1] - x) <= abs(xs[i] - x)):
+                    i = max(i - 1, 0)
+            else:
+                with np.errstate(invalid="ignore"):
+                    i = int(np.nanargmin(np.abs(xs - x))) if np.isfinite(xs).any() else 0
+            smooth = self.smoothed.view[i] if self.smoothed.n > i else np.nan
+            return float(xs[i]), float(self.values.view[i]), float(smooth)
+
+    def _sorted(self, x_mode: str) -> bool:
+        return self.ts_sorted if x_mode == "time" else self.step_sorted
+
+    def x_bounds(self, x_mode: str) -> tuple[float, float] | None:
+        with self.lock:
+            xs = self.x_array(x_mode)
+            if len(xs) == 0:
+                return None
+            if self._sorted(x_mode):
+                return float(xs[0]), float(xs[-1])
+            finite = xs[np.isfinite(xs)]
+            return (float(finite.min()), float(finite.max())) if len(finite) else None
+
+    def decimate(
+        self,
+        x0: float,
+        x1: float,
+        width_px: int,
+        x_mode: str = "step",
+        smoothed: bool = False,
+    ) -> Decimated:
+        """Vertices for the x range [x0, x1] on a chart `width_px` wide: raw points while
+        they are at most 2 per pixel, else the min and max of about one block per pixel."""
+        with self.lock:
+            xs = self.x_array(x_mode)
+            ys = self.smoothed.view if smoothed else self.values.view
+            pyramid = self.smoothed_pyramid if smoothed else self.pyramid
+            n = min(len(xs), len(ys))
+            if n == 0:
+                empty = np.empty(0)
+                return Decimated(empty, empty, empty, empty, empty, True)
+            if self._sorted(x_mode):
+                i0 = max(int(np.searchsorted(xs[:n], x0, side="left")) - 1, 0)
+                i1 = min(int(np.searchsorted(xs[:n], x1, side="right")) + 1, n)
+            else:
+                i0, i1 = 0, n
+            markers = self._markers(xs, i0, i1, width_px) if not smoothed else (_E, _E, _E)
+            budget = max(int(width_px), 64) * 2
+            count = i1 - i0
+            if count <= budget:
+                return Decimated(xs[i0:i1].copy(), ys[i0:i1].copy(), markers[0], markers[1],
+                                 markers[2], True)
+            k = 0
+            while k < pyramid.depth - 1 and count / FACTOR ** (k + 1) > budget / 2:
+                k += 1
+            x, y = _envelope(xs, ys, pyramid, k, i0, i1)
+            return Decimated(x, y, markers[0], markers[1], markers[2], False)
+
+    def _markers(
+        self, xs: np.ndarray, i0: int, i1: int, width_px: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        bad = self.bad_index.view
+        if len(bad) == 0:
+            return _E, _E, _E
+        lo, hi = np.searchsorted(bad, i0), np.searchsorted(bad, i1)
+        idx = bad[lo:hi]
+        room = max(width_px // 5, 1)  # one marker per ~5 px: a row of symbols, not a bar
+        if len(idx) > room:
+            idx = idx[:: -(-len(idx) // room)]
+        vals = self.values.view[idx]
+        x = xs[idx]
+        return x[np.isnan(vals)], x[vals == np.inf], x[vals == -np.inf]
+
+
+_E = np.empty(0)
+
+
+def _appends_sorted(existing: np.ndarray, new: np.ndarray) -> bool:
+    if len(new) > 1 and bool((np.diff(new) < 0).any()):
+        return False
+    return not (len(existing) and len(new) and new[0] < existing[-1])
+
+
+def _envelope(
+    xs: np.ndarray, ys: np.ndarray, pyramid: MinMaxPyramid, k: int, i0: int, i1: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Interleaved (min, max) per block of level k covering [i0, i1), plus the raw-reduced tail."""
+    size = FACTOR ** (k + 1)
+    mins, maxs = pyramid.level(k)
+    b0 = i0 // size
+    b1 = min(-(-i1 // size), len(mins))
+    bx = xs[np.arange(b0, b1) * size]
+    x = np.repeat(bx, 2)
+    y = np.empty(2 * (b1 - b0))
+    y[0::2] = mins[b0:b1]
+    y[1::2] = maxs[b0:b1]
+    tail_start = b1 * size
+    if tail_start < i1:  # points after the last complete block
+        tail = ys[tail_start:i1]
+        tail = tail[np.isfinite(tail)]
+        if len(tail):
+            x = np.concatenate((x, [xs[tail_start], xs[tail_start]]))
+            y = np.concatenate((y, [tail.min(), tail.max()]))
+        x = np.concatenate((x, [xs[i1 - 1]]))
+        last = ys[i1 - 1]
+        y = np.concatenate((y, [last if np.isfinite(last) else np.nan]))
+    return x, y

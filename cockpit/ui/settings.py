@@ -1,0 +1,236 @@
+"""User settings (QSettings) and the dialog that edits them: theme, sampling and refresh
+rates, detector thresholds and the LLM endpoint. API keys are never stored: they come from
+the environment (OPENAI_API_KEY) or the OS keyring, and the dialog only says which."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QScrollArea,
+    QSpinBox,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+MAX_RECENT = 10
+KEY_ENV = "OPENAI_API_KEY"
+
+
+def open_settings(path: Path | None = None) -> QSettings:
+    """The app's settings: an INI file when `path` is given (tests, smoke test), else the
+    platform's native store."""
+    if path is not None:
+        return QSettings(str(path), QSettings.Format.IniFormat)
+    return QSettings("Cockpit", "Cockpit")
+
+
+class AppSettings:
+    """Typed access to the settings Cockpit keeps."""
+
+    def __init__(self, qsettings: QSettings) -> None:
+        self.q = qsettings
+
+    def _get(self, key: str, default: Any, kind: type) -> Any:
+        value = self.q.value(key, default)
+        try:
+            return kind(value)
+        except (TypeError, ValueError):
+            return default
+
+    @property
+    def theme(self) -> str:
+        value = str(self.q.value("ui/theme", "system"))
+        return value if value in ("system", "dark", "light") else "system"
+
+    @theme.setter
+    def theme(self, value: str) -> None:
+        self.q.setValue("ui/theme", value)
+
+    @property
+    def refresh_hz(self) -> int:
+        return min(max(self._get("ui/refresh_hz", 30, int), 5), 60)
+
+    @property
+    def gpu_interval(self) -> float:
+        return min(max(self._get("gpu/interval_s", 1.0, float), 0.1), 60.0)
+
+    @property
+    def llm_base_url(self) -> str:
+        return str(self.q.value("llm/base_url", ""))
+
+    @property
+    def llm_model(self) -> str:
+        return str(self.q.value("llm/model", ""))
+
+    def detector_overrides(self) -> dict[str, Any]:
+        self.q.beginGroup("detectors")
+        try:
+            out: dict[str, Any] = {}
+            for key in self.q.childKeys():
+                out[key] = self.q.value(key)
+        finally:
+            self.q.endGroup()
+        return _typed_overrides(out)
+
+    def recent_folders(self) -> list[str]:
+        value = self.q.value("recent/folders", [])
+        if isinstance(value, str):
+            value = [value]
+        items = value if isinstance(value, list | tuple) else []
+        return [str(v) for v in items][:MAX_RECENT]
+
+    def add_recent(self, folder: Path) -> list[str]:
+        text = str(Path(folder).absolute())
+        recent = [f for f in self.recent_folders() if f != text]
+        recent.insert(0, text)
+        self.q.setValue("recent/folders", recent[:MAX_RECENT])
+        return recent[:MAX_RECENT]
+
+
+def _health_fields() -> list[dataclasses.Field[Any]]:
+    try:
+        from cockpit.health.config import HealthConfig
+    except ModuleNotFoundError:
+        return []
+    return list(dataclasses.fields(HealthConfig))
+
+
+def _typed_overrides(raw: dict[str, Any]) -> dict[str, Any]:
+    """QSettings gives strings back from INI files: cast to each field's default type."""
+    try:
+        from cockpit.health.config import HealthConfig
+    except ModuleNotFoundError:
+        return {}
+    defaults = HealthConfig()
+    out: dict[str, Any] = {}
+    for name, value in raw.items():
+        if not hasattr(defaults, name):
+            continue
+        default = getattr(defaults, name)
+        try:
+            if value in (None, "", "None"):
+                out[name] = None
+            elif isinstance(default, bool):
+                out[name] = str(value).lower() in ("1", "true", "yes")
+            elif isinstance(default, int):
+                out[name] = int(float(value))
+            else:
+                out[name] = float(value)
+        except (TypeError, ValueError):
+            continue
+    return out
+
+
+class SettingsDialog(QDialog):
+    """Edits AppSettings; detector changes apply to runs watched from the next start."""
+
+    def __init__(self, settings: AppSettings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("settingsDialog")
+        self.setWindowTitle("Settings")
+        self.settings = settings
+        self.resize(560, 600)
+        tabs = QTabWidget()
+
+        general = QWidget()
+        form = QFormLayout(general)
+        self.theme = QComboBox()
+        for label, value in (("Follow the system", "system"), ("Dark", "dark"), ("Light", "light")):
+            self.theme.addItem(label, value)
+        self.theme.setCurrentIndex(max(self.theme.findData(settings.theme), 0))
+        self.refresh = QSpinBox()
+        self.refresh.setRange(5, 60)
+        self.refresh.setSuffix(" Hz")
+        self.refresh.setValue(settings.refresh_hz)
+        self.gpu_interval = QDoubleSpinBox()
+        self.gpu_interval.setRange(0.1, 60.0)
+        self.gpu_interval.setSingleStep(0.5)
+        self.gpu_interval.setSuffix(" s")
+        self.gpu_interval.setValue(settings.gpu_interval)
+        form.addRow("Theme", self.theme)
+        form.addRow("Chart refresh", self.refresh)
+        form.addRow("GPU sampling interval", self.gpu_interval)
+        tabs.addTab(general, "General")
+
+        self.detector_edits: dict[str, QLineEdit] = {}
+        det = QWidget()
+        det_form = QFormLayout(det)
+        overrides = settings.detector_overrides()
+        fields = _health_fields()
+        if not fields:
+            det_form.addRow(QLabel("The health detectors are not part of this build."))
+        for f in fields:
+            edit = QLineEdit()
+            default = f.default if f.default is not dataclasses.MISSING else None
+            edit.setPlaceholderText(f"default: {default}")
+            if f.name in overrides:
+                edit.setText(str(overrides[f.name]))
+            det_form.addRow(f.name, edit)
+            self.detector_edits[f.name] = edit
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(det)
+        tabs.addTab(scroll, "Detectors")
+
+        llm = QWidget()
+        llm_form = QFormLayout(llm)
+        self.base_url = QLineEdit(settings.llm_base_url)
+        self.base_url.setPlaceholderText("https://api.openai.com/v1 or http://localhost:8000/v1")
+        self.model = QLineEdit(settings.llm_model)
+        self.model.setPlaceholderText("model name")
+        key_state = "set" if os.environ.get(KEY_ENV) else "not set"
+        self.key_note = QLabel(
+            f"API key: read from the {KEY_ENV} environment variable ({key_state}) or the OS "
+            "keyring; Cockpit never stores keys.")
+        self.key_note.setWordWrap(True)
+        llm_form.addRow("Endpoint (base URL)", self.base_url)
+        llm_form.addRow("Model", self.model)
+        llm_form.addRow(self.key_note)
+        tabs.addTab(llm, "LLM")
+
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                                   | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        note = QLabel("Detector thresholds apply to runs watched after the next start.")
+        note.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.addWidget(tabs)
+        layout.addWidget(note)
+        layout.addWidget(buttons)
+
+    def save(self) -> None:
+        q = self.settings.q
+        q.setValue("ui/theme", self.theme.currentData())
+        q.setValue("ui/refresh_hz", self.refresh.value())
+        q.setValue("gpu/interval_s", self.gpu_interval.value())
+        q.setValue("llm/base_url", self.base_url.text().strip())
+        q.setValue("llm/model", self.model.text().strip())
+        q.beginGroup("detectors")
+        try:
+            for name, edit in self.detector_edits.items():
+                text = edit.text().strip()
+                if text:
+                    q.setValue(name, text)
+                else:
+                    q.remove(name)
+        finally:
+            q.endGroup()
+        q.sync()
+
+    def accept(self) -> None:
+        self.save()
+        super().accept()
