@@ -116,8 +116,9 @@ class JsonlReader(StreamReader):
                 columns = None
         if columns is None:
             columns = {k: [r.get(k) for r in records] for k in set().union(*records)}
-        steps = _steps(columns, first, n)
-        ts = _times(columns, n)
+        # One numpy column of steps and of times, shared by every key's block (no copies).
+        steps = np.asarray(_steps(columns, first, n), dtype=np.int64)
+        ts = np.asarray(_times(columns, n), dtype=np.float64)
         points = result.points
         for key, values in columns.items():
             if key in _AXIS:
@@ -128,14 +129,14 @@ class JsonlReader(StreamReader):
                 continue
             kinds = set(map(type, values))
             if dict in kinds:
-                for value, step, t in zip(values, steps, ts, strict=True):
+                for value, step, t in zip(values, steps.tolist(), ts.tolist(), strict=True):
                     if isinstance(value, dict):
-                        _flatten(key, value, step, t, result)
+                        _flatten(key, value, step, None if t != t else t, result)
             keep = [i for i, v in enumerate(values)
                     if type(v) in _NUM or (special and type(v) is str and v in _SPECIAL)]
             if keep:
                 points.add_block(
-                    key, [steps[i] for i in keep], [ts[i] for i in keep],
+                    key, steps[keep], ts[keep],
                     [_SPECIAL[v] if type(v) is str else v for v in (values[i] for i in keep)],
                 )
 

@@ -64,7 +64,7 @@ class PointBuffer:
         for key, steps, ts, values in self.blocks:
             out.keys.extend([key] * len(values))
             out.steps.extend(_plain(steps))
-            out.ts.extend(_plain(ts))
+            out.ts.extend(_plain_times(ts))
             out.values.extend(_plain(values))
         return out
 
@@ -83,8 +83,15 @@ class PointBuffer:
 
 
 def _plain(column: Any) -> list[Any]:
-    """Python numbers from a numpy column (detectors compare types), lists as they are."""
+    """Python numbers from a numpy column (detectors compare types), lists as they are.
+    A float column's NaN stands for "not logged" only in time columns, see `flat`."""
     return column.tolist() if hasattr(column, "tolist") else list(column)
+
+
+def _plain_times(column: Any) -> list[Any]:
+    if not hasattr(column, "tolist"):
+        return list(column)
+    return [None if t != t else t for t in column.tolist()]
 
 
 @dataclass(slots=True)
