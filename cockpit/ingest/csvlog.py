@@ -113,7 +113,6 @@ class CsvLogReader(StreamReader):
         self._rows_emitted = 0  # data rows already turned into points, over all passes
         self._first_row: str | None = None  # fingerprint of data row 0
         self._check_first_row = False  # after a rewrite: is row 0 still the same row?
-        self._discarding = False  # inside an over-long line: drop bytes up to its newline
         self._step_col: int | None = None
         self._ts_col: int | None = None
         self._metric_cols: list[tuple[int, str]] = []
@@ -122,19 +121,10 @@ class CsvLogReader(StreamReader):
 
     def feed(self, data: bytes) -> ReadResult:
         result = ReadResult()
-        if self._discarding:
-            end = data.find(b"\n")
-            if end < 0:
-                return result
-            data = data[end + 1:]
-            self._discarding = False
-        lines = (self.pending + data).split(b"\n")
-        self.pending = lines.pop()
+        lines, overlong = self.take_lines(data, MAX_LINE_BYTES)
         for raw in lines:
             self._line(raw, result)
-        if len(self.pending) > MAX_LINE_BYTES:
-            self.pending = b""
-            self._discarding = True
+        if overlong:
             self._over_long_row(result)
         return result
 

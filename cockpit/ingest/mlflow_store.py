@@ -175,24 +175,14 @@ class MlflowMetricReader(StreamReader):
     def __init__(self, key: str) -> None:
         super().__init__()
         self.key = key
-        self._discarding = False  # inside an over-long line: drop bytes up to its newline
 
     def feed(self, data: bytes) -> ReadResult:
         result = ReadResult()
-        if self._discarding:
-            end = data.find(b"\n")
-            if end < 0:
-                return result
-            data = data[end + 1:]
-            self._discarding = False
-        lines = (self.pending + data).split(b"\n")
-        self.pending = lines.pop()
+        lines, overlong = self.take_lines(data, MAX_LINE_BYTES)
         for line in lines:
             self._line(line, result)
-        if len(self.pending) > MAX_LINE_BYTES:
+        if overlong:
             result.bad(f"{self.key}: a line longer than {MAX_LINE_BYTES} bytes")
-            self.pending = b""
-            self._discarding = True
         return result
 
     def finish(self) -> ReadResult:

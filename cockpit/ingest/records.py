@@ -142,9 +142,30 @@ class StreamReader:
 
     def __init__(self) -> None:
         self.pending = b""
+        self._discarding = False  # inside an over-long line: drop bytes up to its newline
 
     def feed(self, data: bytes) -> ReadResult:
         raise NotImplementedError
+
+    def take_lines(self, data: bytes, max_line: int) -> tuple[list[bytes], bool]:
+        """The complete lines of `pending + data`; the unfinished last line stays pending.
+
+        A pending line longer than `max_line` is dropped, and so is the rest of it up to its
+        newline in later calls; the second value says one was dropped (count it as bad).
+        """
+        if self._discarding:
+            end = data.find(b"\n")
+            if end < 0:
+                return [], False
+            data = data[end + 1 :]
+            self._discarding = False
+        lines = (self.pending + data).split(b"\n")
+        self.pending = lines.pop()
+        overlong = len(self.pending) > max_line
+        if overlong:
+            self.pending = b""
+            self._discarding = True
+        return lines, overlong
 
     def finish(self) -> ReadResult:
         """The file will not grow any more (import of a finished file): flush what is safe."""
