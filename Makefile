@@ -31,6 +31,19 @@ bench: $(STAMP)
 
 samples: $(STAMP)
 	$(BIN)/python scripts/make_sample_runs.py
+	$(BIN)/python scripts/make_sample_evals.py
+	$(BIN)/python scripts/make_triage_eval.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+# Installer (packaging/README.md): `make package` builds dist/cockpit (PyInstaller onedir),
+# its tar.gz and the .deb from a venv of its own (build/pkg-venv: runtime dependencies +
+# PyInstaller only, never the dev venv); `make package-test` installs the .deb (root) and
+# smoke-tests it under Xvfb on the xcb platform.
+.PHONY: package package-test
+package:
+	PY=$(PY) bash packaging/build.sh
+
+package-test:
+	bash packaging/linux/package_test.sh
