@@ -20,9 +20,10 @@ import hashlib
 import json
 import math
 import random
-import zipfile
 from pathlib import Path
 from typing import Any
+
+from inspect_eval_file import write_inspect_eval
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "sample_runs" / "evals"
@@ -286,50 +287,12 @@ def make_triage(out: Path) -> None:
     categories += ["none"] * (len(items) - len(categories))
     rng.shuffle(categories)
     samples = [_inspect_sample(item, cat, rng) for item, cat in zip(items, categories, strict=True)]
-    n_correct = sum(1 for s in samples if s["scores"]["match"]["value"] == "C")
-    acc = n_correct / len(samples)
-    stderr = math.sqrt(acc * (1 - acc) / (len(samples) - 1))
-    created = "2026-05-04T11:02:10+00:00"
-    header = {
-        "version": 2, "status": "success",
-        "eval": {"eval_id": "cockpitTriageEval0001", "run_id": "cockpitTriageRun0001",
-                 "created": created, "task": "cockpit_short_qa", "task_version": 0,
-                 "task_id": "cockpitShortQa", "dataset": {"name": "cockpit_short_qa",
-                                                          "samples": len(samples)},
-                 "model": "cockpit/model-b-7b", "config": {"epochs": 1},
-                 "packages": {"inspect_ai": "0.3.285"},
-                 "scorers": [{"name": "match", "options": {},
-                              "metrics": [{"name": "inspect_ai/accuracy", "options": {}},
-                                          {"name": "inspect_ai/stderr", "options": {}}]}]},
-        "plan": {"name": "plan", "steps": [{"solver": "generate", "params": {}}]},
-        "results": {"total_samples": len(samples), "completed_samples": len(samples),
-                    "scores": [{"name": "match", "scorer": "match",
-                                "scored_samples": len(samples), "unscored_samples": 0,
-                                "metrics": {"accuracy": {"name": "accuracy", "value": acc},
-                                            "stderr": {"name": "stderr", "value": stderr}}}]},
-        "stats": {"started_at": created, "completed_at": "2026-05-04T11:04:51+00:00"},
-    }
-    folder = out / "triage"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "2026-05-04T11-02-10+00-00_cockpit-short-qa_cockpitShortQa.eval"
-    fixed_time = (2026, 5, 4, 11, 2, 10)
-
-    def put(zf: zipfile.ZipFile, name: str, obj: Any) -> None:
-        info = zipfile.ZipInfo(name, date_time=fixed_time)
-        info.compress_type = zipfile.ZIP_DEFLATED
-        zf.writestr(info, json.dumps(obj, ensure_ascii=False))
-
-    with zipfile.ZipFile(path, "w") as zf:
-        put(zf, "_journal/start.json", {k: header[k] for k in ("version", "eval", "plan")})
-        for s in samples:
-            put(zf, f"samples/{s['id']}_epoch_1.json", s)
-        summaries = [{"id": s["id"], "epoch": 1, "input": s["input"], "target": s["target"],
-                      "metadata": s["metadata"], "scores": s["scores"]} for s in samples]
-        put(zf, "summaries.json", summaries)
-        put(zf, "reductions.json", [{"scorer": "match", "samples": [
-            {"value": 1.0 if s["scores"]["match"]["value"] == "C" else 0.0,
-             "sample_id": s["id"]} for s in samples]}])
-        put(zf, "header.json", header)
+    write_inspect_eval(
+        out / "triage" / "2026-05-04T11-02-10+00-00_cockpit-short-qa_cockpitShortQa.eval",
+        samples, eval_id="cockpitTriageEval0001", run_id="cockpitTriageRun0001",
+        task="cockpit_short_qa", task_id="cockpitShortQa", model="cockpit/model-b-7b",
+        created="2026-05-04T11:02:10+00:00", completed="2026-05-04T11:04:51+00:00",
+        fixed_time=(2026, 5, 4, 11, 2, 10), reductions=True)
 
 
 # ---- real tool logs (need inspect_ai) -------------------------------------------------

@@ -23,12 +23,11 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
-import math
 import random
-import zipfile
 from pathlib import Path
 from typing import Any
+
+from inspect_eval_file import write_inspect_eval
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "sample_runs" / "evals" / "planted_failures"
@@ -402,45 +401,10 @@ def _sample(item: dict[str, Any], rng: random.Random) -> dict[str, Any]:
 def make_planted(out: Path = OUT) -> Path:
     rng = random.Random(SEED + 1)
     samples = [_sample(item, rng) for item in build_items()]
-    n_correct = sum(1 for s in samples if s["scores"]["match"]["value"] == "C")
-    acc = n_correct / len(samples)
-    stderr = math.sqrt(acc * (1 - acc) / (len(samples) - 1))
-    header = {
-        "version": 2, "status": "success",
-        "eval": {"eval_id": "supportQaPlanted0001", "run_id": "supportQaPlantedRun01",
-                 "created": CREATED, "task": "support_qa", "task_version": 0,
-                 "task_id": "supportQaPlanted", "dataset": {"name": "support_qa",
-                                                            "samples": len(samples)},
-                 "model": MODEL, "config": {"epochs": 1}, "packages": {"inspect_ai": "0.3.285"},
-                 "scorers": [{"name": "match", "options": {},
-                              "metrics": [{"name": "inspect_ai/accuracy", "options": {}},
-                                          {"name": "inspect_ai/stderr", "options": {}}]}]},
-        "plan": {"name": "plan", "steps": [{"solver": "generate", "params": {}}]},
-        "results": {"total_samples": len(samples), "completed_samples": len(samples),
-                    "scores": [{"name": "match", "scorer": "match",
-                                "scored_samples": len(samples), "unscored_samples": 0,
-                                "metrics": {"accuracy": {"name": "accuracy", "value": acc},
-                                            "stderr": {"name": "stderr", "value": stderr}}}]},
-        "stats": {"started_at": CREATED, "completed_at": "2026-05-07T09:41:12+00:00"},
-    }
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / FILE_NAME
-    fixed_time = (2026, 5, 7, 9, 30, 0)
-
-    def put(zf: zipfile.ZipFile, name: str, obj: Any) -> None:
-        info = zipfile.ZipInfo(name, date_time=fixed_time)
-        info.compress_type = zipfile.ZIP_DEFLATED
-        zf.writestr(info, json.dumps(obj, ensure_ascii=False))
-
-    with zipfile.ZipFile(path, "w") as zf:
-        put(zf, "_journal/start.json", {k: header[k] for k in ("version", "eval", "plan")})
-        for s in samples:
-            put(zf, f"samples/{s['id']}_epoch_1.json", s)
-        put(zf, "summaries.json", [{"id": s["id"], "epoch": 1, "input": s["input"],
-                                    "target": s["target"], "metadata": s["metadata"],
-                                    "scores": s["scores"]} for s in samples])
-        put(zf, "header.json", header)
-    return path
+    return write_inspect_eval(
+        out / FILE_NAME, samples, eval_id="supportQaPlanted0001", run_id="supportQaPlantedRun01",
+        task="support_qa", task_id="supportQaPlanted", model=MODEL, created=CREATED,
+        completed="2026-05-07T09:41:12+00:00", fixed_time=(2026, 5, 7, 9, 30, 0))
 
 
 def main() -> None:
