@@ -333,7 +333,7 @@ def test_evals_panel_lists_stored_evals_and_summarises_one(ui: Harness, qtbot) -
     assert "accuracy" in panel.summary.toPlainText()
     assert "0.750" in panel.summary.toPlainText()
     assert panel.model.rowCount() == 40
-    assert panel.model.item(0, 1).text() == "no"  # failures first
+    assert panel.model.index(0, 1).data() == "no"  # failures first
 
 
 def test_a_run_that_starts_later_is_charted_until_the_user_picks(fresh: Harness) -> None:
