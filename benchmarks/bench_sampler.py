@@ -98,13 +98,16 @@ def replay_cpu_us(repeats: int) -> tuple[float, float]:
     return read / samples * 1e6, (read + detect) / samples * 1e6
 
 
+# VmHWM belongs to this process image; ru_maxrss would carry the parent's peak over the
+# fork (Linux keeps it across exec), which after the ingest benchmark is hundreds of MB.
 RSS_PROBE = """
-import resource, sys
+import re, sys
 from benchmarks.bench_sampler import _fake_sampler
 sampler, _ = _fake_sampler(int(sys.argv[1]))
 for tick in range(300):
     sampler.sample_once(now=float(tick))
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+status = open("/proc/self/status").read()
+print(int(re.search(r"VmHWM:\\s+(\\d+) kB", status).group(1)) / 1024)
 """
 
 
