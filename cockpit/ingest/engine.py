@@ -210,6 +210,8 @@ class IngestEngine:
         total = 0
         for run in list(self.runs.values()):
             for src in list(run.sources.values()):
+                if final and src.fmt == "jsonl" and src.follower.state.offset == 0:
+                    total += self._try_bulk(run, src)
                 while True:
                     rewrites = src.follower.rewrites
                     try:
@@ -257,6 +259,43 @@ class IngestEngine:
                 if self.on_alerts is not None:
                     self.on_alerts(alerts)
         return len(points)
+
+    def _try_bulk(self, run: _Run, src: _Source) -> int:
+        """Import a big finished JSONL file with DuckDB's parallel reader (see bulk_jsonl)."""
+        from cockpit.ingest import bulk_jsonl
+
+        plan = bulk_jsonl.plan(src.spec.path)
+        if plan is None:
+            return 0
+        owners = dict(run.owners)
+        probe = PointBuffer()
+        for key in plan.metric_keys:
+            probe.add(key, None, None, 0.0)
+        claimed, series, deletes = self._claim(run, src, probe)
+        keys = list(claimed.keys)
+        if not keys:
+            run.owners = owners
+            return 0
+        src.follower.reader.restore({"row": plan.lines})
+        batch = IngestBatch(
+            run=run.row, source=src.rel, source_path=src.spec.identity, format=src.fmt,
+            points=PointBuffer(), dev=os.stat(plan.path).st_dev, inode=plan.inode,
+            offset=plan.size, reader_state=src.follower.reader.state(), series=series,
+            deletes=deletes)
+        from cockpit.ingest.follower import head_signature
+
+        batch.head_sig = head_signature(plan.head[: min(1024, plan.size)])
+        ok = self.writer.bulk(batch, partial(bulk_jsonl.load, p=plan, run_id=run.row.run_id,
+                                             source=src.rel, keys=keys))
+        if not ok:
+            run.owners = owners
+            src.follower.reader.restore({"row": 0})
+            return 0
+        src.follower.skip_to(plan.size, batch.dev, plan.inode, plan.head)
+        n = plan.lines * len(keys)
+        self.stats.batches += 1
+        self.stats.add(n)
+        return n
 
     def _claim(self, run: _Run, src: _Source, points: PointBuffer
                ) -> tuple[PointBuffer, list[tuple[str, str, str]], list[tuple[str, list[str]]]]:

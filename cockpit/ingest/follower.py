@@ -64,6 +64,14 @@ class FileFollower:
         if state and state.reader_state:
             reader.restore(state.reader_state)
 
+    def skip_to(self, offset: int, dev: int, inode: int, head: bytes) -> None:
+        """Everything before `offset` was stored by other means (a bulk load)."""
+        s = self.state
+        s.offset = self._pos = offset
+        s.dev, s.inode = dev, inode
+        s.head_sig = head_signature(head[: min(HEAD, offset)])
+        s.reader_state = self.reader.state()
+
     def close(self) -> None:
         if self._fh is not None:
             self._fh.close()

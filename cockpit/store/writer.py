@@ -112,6 +112,18 @@ class StoreWriter:
         """Run `fn(con)` on the writer thread inside its transaction (maintenance jobs)."""
         self._queue.put(("call", fn))
 
+    def bulk(self, batch: IngestBatch, load: Callable[[duckdb.DuckDBPyConnection], bool],
+             timeout: float = 3600.0) -> bool:
+        """Run `load(con)` (a bulk insert of `batch`'s points) and, if it returns True, store
+        `batch` (offset, series, run) in the same transaction of its own. Blocks; False means
+        it was rolled back and nothing of it is stored."""
+        done = threading.Event()
+        outcome: list[bool] = []
+        self._queue.put(("bulk", (batch, load, outcome, done)))
+        if not done.wait(timeout):
+            raise TimeoutError(f"bulk load did not finish within {timeout} s")
+        return bool(outcome and outcome[0])
+
     def flush(self, timeout: float = 30.0) -> None:
         """Block until everything queued so far is committed; re-raise a writer failure."""
         done = threading.Event()
@@ -157,18 +169,59 @@ class StoreWriter:
                 if op[0] == "ingest":
                     npoints += len(op[1].points)
             stop = any(kind == "stop" for kind, _ in ops)
-            work = [op for op in ops if op[0] not in ("flush", "stop")]
-            if work:
-                try:
-                    self._apply(work)
-                except Exception as err:  # keep serving flushes; report the failure there
-                    log.exception("database write failed")
-                    self.error = err
+            work: list[tuple[str, Any]] = []
+            for op in ops:
+                if op[0] == "bulk":  # its own transaction, after what was queued before it
+                    self._apply_guarded(work)
+                    work = []
+                    self._apply_bulk(*op[1])
+                elif op[0] not in ("flush", "stop"):
+                    work.append(op)
+            self._apply_guarded(work)
             for kind, payload in ops:
                 if kind == "flush":
                     payload.set()
             if stop:
                 return
+
+    def _apply_guarded(self, work: list[tuple[str, Any]]) -> None:
+        if not work:
+            return
+        try:
+            self._apply(work)
+        except Exception as err:  # keep serving flushes; report the failure there
+            log.exception("database write failed")
+            self.error = err
+
+    def _apply_bulk(self, batch: IngestBatch, load: Callable[[duckdb.DuckDBPyConnection], bool],
+                    outcome: list[bool], done: threading.Event) -> None:
+        con = self._con
+        ok = False
+        try:
+            con.execute("BEGIN TRANSACTION")
+            ok = load(con)
+            if ok:
+                self._write_ingest(con, [batch])
+                con.execute(
+                    """UPDATE runs SET
+                         started_at = coalesce(least(started_at, s.t0), s.t0),
+                         updated_at = coalesce(greatest(updated_at, s.t1), s.t1),
+                         last_step = coalesce(greatest(last_step, s.last), s.last)
+                       FROM (SELECT min(ts) t0, max(ts) t1, max(step) last FROM metrics
+                             WHERE run_id = ? AND source = ?) s
+                       WHERE runs.run_id = ?""",
+                    [batch.run.run_id, batch.source, batch.run.run_id])
+                con.execute("COMMIT")
+                self.last_commit = time.time()
+            else:
+                con.execute("ROLLBACK")
+        except duckdb.Error:
+            log.info("bulk load of %s fell back to streaming", batch.source_path, exc_info=True)
+            con.execute("ROLLBACK")
+            ok = False
+        finally:
+            outcome.append(ok)
+            done.set()
 
     def _apply(self, ops: list[tuple[str, Any]]) -> None:
         con = self._con
