@@ -334,3 +334,11 @@ def test_planted_sample_pair_has_the_planted_gap() -> None:
     acc_b = np.nanmean(b.table.correct[b.table.mask(where=weak)])
     assert acc_a - acc_b > 0.25
     assert np.isfinite(b.table.confidences).all()
+
+
+def test_inspect_stop_reason_is_kept_for_triage():
+    from cockpit.evals.loaders import load_eval
+
+    run = load_eval(next(Path("sample_runs/evals/planted_failures").glob("*.eval")))
+    reasons = set(run.table.values("output:stop_reason"))
+    assert "stop" in reasons

@@ -176,6 +176,15 @@ def _output_text(sample: dict[str, Any], attachments: dict[str, Any]) -> str:
     return to_text(_resolve(output, attachments))
 
 
+def _stop_reason(sample: dict[str, Any]) -> str | None:
+    output = sample.get("output")
+    choices = output.get("choices") if isinstance(output, dict) else None
+    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+        reason = choices[0].get("stop_reason")
+        return str(reason) if reason else None
+    return None
+
+
 def _build(path: Path, header: dict[str, Any], samples: list[dict[str, Any]], fmt: str) -> EvalRun:
     spec = header.get("eval") if isinstance(header.get("eval"), dict) else {}
     assert isinstance(spec, dict)
@@ -198,6 +207,9 @@ def _build(path: Path, header: dict[str, Any], samples: list[dict[str, Any]], fm
         for other, value in scores.items():
             if other != name:
                 meta[f"score:{other}"] = grade(_score_value(value))[0]
+        stop = _stop_reason(s)
+        if stop is not None:  # "max_tokens" tells triage an answer was cut, not wrong
+            meta["output:stop_reason"] = stop
         if name is not None and isinstance(scores[name], dict):
             answer = scores[name].get("answer")
             if isinstance(answer, str) and len(answer) <= 200:
