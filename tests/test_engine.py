@@ -116,7 +116,7 @@ def test_a_run_folders_gpu_recording_is_stored_once_and_attributed(tmp_path, db)
     shutil.copytree(H100 / "starved_dataloader", root / "starved")
     import_paths([root], db)
     import_paths([root], db)  # idempotent
-    lines = sum(1 for _ in open(H100 / "starved_dataloader" / "gpu_trace.jsonl"))
+    lines = len((H100 / "starved_dataloader" / "gpu_trace.jsonl").read_text().splitlines())
     assert q(db, "SELECT count(*), min(host) FROM gpu_samples") == [(lines, "recording:starved")]
     pids = q(db, "SELECT DISTINCT pid, run_id = (SELECT run_id FROM runs) FROM gpu_processes")
     assert pids == [(481, True)]

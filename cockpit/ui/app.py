@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from PySide6.QtCore import (
     QEvent,
     QEventLoop,
     QMessageLogContext,
+    QObject,
     QTimer,
     QtMsgType,
     qInstallMessageHandler,
@@ -43,8 +45,16 @@ class AppOptions:
     evals: list[Path] = field(default_factory=list)  # eval files/folders to import at start
 
 
+# How long a thread may hold the GIL while another waits for it (Python's default: 5 ms).
+# The GUI thread gives the GIL up on most Qt calls and needs it back for every Python paint
+# and virtual call; against the ingest, writer and poller threads each of those hand-backs
+# waited up to 5 ms, which stretched a 10 ms repaint of the charts to 150+ ms.
+GUI_SWITCH_INTERVAL_S = 0.001
+
+
 def application() -> QApplication:
     app = QApplication.instance()
+    sys.setswitchinterval(min(sys.getswitchinterval(), GUI_SWITCH_INTERVAL_S))
     if isinstance(app, QApplication):
         return app
     app = QApplication(sys.argv[:1])
@@ -55,7 +65,13 @@ def application() -> QApplication:
 
 
 def build(options: AppOptions) -> tuple[MainWindow, Backend, LiveSeriesCache]:
-    """Everything wired and started, the window shown; the caller runs the event loop."""
+    """Everything wired and the window shown; the caller runs the event loop.
+
+    The database is opened here (a locked or unreadable history is one sentence before any
+    window), but the threads (ingest, GPU, the cache's poller) start once the first frame is
+    on screen, and pyqtgraph loads on a background thread meanwhile: the first window costs
+    Qt and the database only.
+    """
     application()
     qsettings = open_settings(options.settings_path)
     settings = AppSettings(qsettings)
@@ -65,21 +81,62 @@ def build(options: AppOptions) -> tuple[MainWindow, Backend, LiveSeriesCache]:
         gpu_replay=options.gpu_replay, replay_pin_run=options.replay_pin_run,
         stall_after=options.stall_after, health=settings.detector_overrides(),
         gpu_interval=settings.gpu_interval))
-    backend.start()
-    if options.evals:
-        backend.import_evals(options.evals)
     cache = LiveSeriesCache(backend.cursor, options.db_path)
     cache.ingest_rate_source = backend.ingest_rate
     window = MainWindow(
         cache, backend.cursor, qsettings, add_root=backend.add_root,
         status_source=lambda: (backend.gpu_status, backend.last_error()), title=options.title)
+    window.evals.set_writer(backend.writer)  # opened evals stored, triage labels saved
     for root in options.roots:
         if Path(root).is_dir():
             settings.add_recent(Path(root))
     window._fill_recent()
+
+    def start() -> None:
+        warm_up_charts()
+        backend.start()
+        if options.evals:
+            backend.import_evals(options.evals)
+        window.start()
+
+    AfterFirstFrame(window, start)
     window.show()
-    window.start()
     return window, backend, cache
+
+
+class AfterFirstFrame(QObject):
+    """Calls `then` once, right after `window` painted its first frame (or after
+    `fallback_ms` if the platform never exposes it, e.g. a minimised start)."""
+
+    def __init__(self, window: QObject, then: Callable[[], None], fallback_ms: int = 500) -> None:
+        super().__init__(window)
+        self._window = window
+        self._then: Callable[[], None] | None = then
+        window.installEventFilter(self)
+        QTimer.singleShot(fallback_ms, self, self._fire)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt API)
+        if watched is self._window and event.type() == QEvent.Type.Paint:
+            QTimer.singleShot(0, self, self._fire)  # after this paint has been flushed
+        return False
+
+    def _fire(self) -> None:
+        then, self._then = self._then, None
+        if then is not None:
+            self._window.removeEventFilter(self)
+            then()
+
+
+def warm_up_charts() -> None:
+    """Import the chart module (pyqtgraph, a third of the start-up time) on a background
+    thread, so neither the first window nor the first chart waits for it on the GUI thread."""
+    if "cockpit.ui.chart" in sys.modules:
+        return
+
+    def load() -> None:
+        import cockpit.ui.chart  # noqa: F401
+
+    threading.Thread(target=load, name="cockpit-import-charts", daemon=True).start()
 
 
 # Messages the offscreen platform prints for features it lacks (size hints, raising

@@ -52,9 +52,16 @@ class Backend:
         self.pipeline: Any = None
         self._attributed_runs = -1
         self._pinned_pid: int | None = None
+        self.started = False
+        self._closed = False
 
     # ---- lifecycle -------------------------------------------------------------------
     def start(self) -> None:
+        """Start ingest, housekeeping and GPU telemetry (the app calls this once its first
+        frame is on screen; a backend closed before that never starts)."""
+        if self.started or self._closed:
+            return
+        self.started = True
         from cockpit.ingest.engine import IngestEngine, IngestError
 
         roots = []
@@ -81,6 +88,7 @@ class Backend:
         self._threads.append(thread)
 
     def close(self) -> None:
+        self._closed = True
         self._stop.set()
         if self.engine is not None:
             self.engine.stop()

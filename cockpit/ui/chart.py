@@ -1,10 +1,11 @@
 """One live chart: a metric key across the selected runs.
 
 Every refresh asks each run's `SeriesBuffer` for the vertices that fit the current view
-(min/max envelope when zoomed out, raw points when zoomed in) and calls `setData` once per
-curve. NaN and +/-Inf, which a line cannot show, are drawn as markers on the top (NaN, +Inf)
-or bottom (-Inf) edge; alerts are triangles on the curve; a crosshair lists every run's
-value under the cursor.
+(min/max envelope when zoomed out, raw points when zoomed in) and hands them to a lean
+`Trace` of one `CurveBundle` per layer (no second downsampling pass, bounds known up front,
+one graphics item for all runs; log y is applied here). NaN and +/-Inf, which a line cannot
+show, are drawn as markers on the top (NaN, +Inf) or bottom (-Inf) edge; alerts are triangles
+on the curve; a crosshair lists every run's value under the cursor.
 """
 
 from __future__ import annotations
@@ -19,15 +20,14 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, Signal
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QPaintEvent
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from cockpit.ingest.keys import canonical_key
 from cockpit.ui import theme
+from cockpit.ui.chart_items import CurveBundle, GridLines, Trace, cosmetic_pen
 from cockpit.ui.live_cache import AlertRow, LiveSeriesCache
 from cockpit.ui.series import SeriesBuffer
-
-pg.setConfigOptions(antialias=False)
 
 EDGE_SYMBOLS = {"nan": "x", "posinf": "t1", "neginf": "t"}
 
@@ -37,13 +37,27 @@ class RunCurve:
     run_id: str
     name: str
     color: str
-    raw: pg.PlotDataItem
-    smooth: pg.PlotDataItem
+    raw: Trace
+    smooth: Trace
     seen_version: int = -1
     seen_smoothing: float = -1.0
     edges: list[tuple[str, np.ndarray]] = field(default_factory=list)  # (kind, x) non-finite
     smooth_drawn: bool = False
     seen_key: tuple[object, ...] = ()  # (x range, x mode, log y, smoothing) last drawn with
+
+
+class TimedPlotWidget(pg.PlotWidget):
+    """A PlotWidget that remembers what its repaints cost, so the frame timer can leave the
+    repaint of a chart for the next tick rather than run past its budget."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.paint_s = 0.004  # smoothed seconds per repaint; a guess until the first one
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt API)
+        t0 = time.perf_counter()
+        super().paintEvent(event)
+        self.paint_s = 0.7 * self.paint_s + 0.3 * (time.perf_counter() - t0)
 
 
 class MetricChart(QWidget):
@@ -68,15 +82,18 @@ class MetricChart(QWidget):
         self.frames = 0
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        self.plot = pg.PlotWidget()
+        self.plot = TimedPlotWidget()
         layout.addWidget(self.plot)
         item = self.plot.getPlotItem()
         item.setTitle(key, size="9pt")
-        item.showGrid(x=True, y=True, alpha=theme.current().grid_alpha)
-        item.setDownsampling(auto=True, mode="peak")
-        item.setClipToView(True)
         item.hideButtons()
         self.view = item.getViewBox()
+        self.grid = GridLines(item)
+        self.view.addItem(self.grid, ignoreBounds=True)
+        self.raw_layer = CurveBundle()  # every run's raw curve (faint while smoothing)
+        self.smooth_layer = CurveBundle()  # the EMA curves, drawn over all raw ones
+        self.plot.addItem(self.raw_layer)
+        self.plot.addItem(self.smooth_layer)
         self.edge_markers = pg.ScatterPlotItem(size=7, pxMode=True, hoverable=False)
         self.alert_markers = pg.ScatterPlotItem(size=13, pxMode=True, hoverable=True,
                                                 tip=self._alert_tip)
@@ -109,27 +126,24 @@ class MetricChart(QWidget):
         wanted = {run_id for run_id, _, _ in runs}
         for run_id in [r for r in self.curves if r not in wanted]:
             curve = self.curves.pop(run_id)
-            self.plot.removeItem(curve.raw)
-            self.plot.removeItem(curve.smooth)
+            self.raw_layer.remove_trace(curve.raw)
+            self.smooth_layer.remove_trace(curve.smooth)
         for run_id, name, color in runs:
             known = self.curves.get(run_id)
             if known is not None:
                 curve = known
             else:
-                raw = pg.PlotDataItem(connect="finite", skipFiniteCheck=False)
-                smooth = pg.PlotDataItem(connect="finite")
-                raw.setDownsampling(auto=True, method="peak")
-                raw.setClipToView(True)
-                smooth.setDownsampling(auto=True, method="peak")
-                smooth.setClipToView(True)
-                self.plot.addItem(raw)
-                self.plot.addItem(smooth)
+                # Vertices come decimated from the series' min/max pyramid (every spike kept),
+                # so the items draw them as they are: no second downsampling or clipping pass.
+                raw = self.raw_layer.add_trace()
+                smooth = self.smooth_layer.add_trace()
                 curve = self.curves[run_id] = RunCurve(run_id, name, color, raw, smooth)
             curve.name = name
             if curve.color != color or curve.seen_version == -1:
                 curve.color = color
                 curve.seen_version = -2
             self._style(curve)
+        self._commit()
 
     def set_x_mode(self, mode: str) -> None:
         if mode == self.x_mode:
@@ -155,6 +169,7 @@ class MetricChart(QWidget):
         self.smoothing = weight
         for curve in self.curves.values():
             self._style(curve)
+        self._commit()
 
     def set_alerts(self, alerts: list[AlertRow]) -> None:
         mine = [a for a in alerts if a.run_id in self.curves and _alert_key(a) == self.key]
@@ -169,23 +184,29 @@ class MetricChart(QWidget):
             axis.setPen(pg.mkPen(t.chart_fg))
             axis.setTextPen(pg.mkPen(t.chart_fg))
         item.titleLabel.setText(self.key, color=t.chart_fg, size="9pt")
-        item.showGrid(x=True, y=True, alpha=t.grid_alpha)
+        self.grid.set_colors(t.chart_bg, t.chart_fg, t.grid_alpha)
         self.cross.setPen(pg.mkPen(t.dim_text, width=1, style=Qt.PenStyle.DashLine))
         self.focus_line.setPen(pg.mkPen(t.severity["warning"], width=1))
         self.readout.fill = pg.mkBrush(QColor(t.base).lighter(110).name() + "e0")
         for curve in self.curves.values():
             self._style(curve)
+        self._commit()
+
+    def _commit(self) -> None:
+        """Hand the curves changed since the last call to the view (bounds, repaint)."""
+        self.raw_layer.commit()
+        self.smooth_layer.commit()
 
     def _style(self, curve: RunCurve) -> None:
         color = QColor(curve.color)
         if self.smoothing > 0:
             faint = QColor(color)
             faint.setAlpha(70)
-            curve.raw.setPen(pg.mkPen(faint, width=1))
-            curve.smooth.setPen(pg.mkPen(color, width=1.6))
+            curve.raw.setPen(cosmetic_pen(faint))
+            curve.smooth.setPen(cosmetic_pen(color, 1.6))
             curve.smooth.setVisible(True)
         else:
-            curve.raw.setPen(pg.mkPen(color, width=1))  # 1 px: the raster engine's fast path
+            curve.raw.setPen(cosmetic_pen(color))  # 1 px: the raster engine's fast path
             curve.smooth.setVisible(False)
 
     # ---- drawing ---------------------------------------------------------------------------
@@ -204,6 +225,25 @@ class MetricChart(QWidget):
     def _buffer(self, run_id: str) -> SeriesBuffer | None:
         return self.cache.series(run_id, self.key)
 
+    @property
+    def paint_cost(self) -> float:
+        """Seconds a repaint of this chart takes, smoothed over the recent ones."""
+        return self.plot.paint_s
+
+    def needs_redraw(self) -> bool:
+        """Whether `refresh()` has a curve to redraw (data, view or settings moved)."""
+        target = self._target_range()
+        key = (target, self.x_mode, self.log_y, self.smoothing)
+        for curve in self.curves.values():
+            buffer = self._buffer(curve.run_id)
+            if buffer is None:
+                if curve.seen_version != -1:
+                    return True
+            elif (curve.seen_key != key or buffer.version != curve.seen_version
+                  or buffer.smoothing != curve.seen_smoothing):
+                return True
+        return False
+
     def refresh(self, force: bool = False, deadline: float | None = None) -> bool:
         """Redraw the curves whose data, view or settings changed. Returns True when
         something was drawn. With a `deadline` (perf_counter seconds) it stops between
@@ -217,8 +257,8 @@ class MetricChart(QWidget):
             buffer = self._buffer(curve.run_id)
             if buffer is None:
                 if curve.seen_version != -1:
-                    curve.raw.setData([], [])
-                    curve.smooth.setData([], [])
+                    curve.raw.clear()
+                    curve.smooth.clear()
                     curve.seen_version = -1
                 continue
             if not (force or curve.seen_key != key or buffer.version != curve.seen_version
@@ -229,13 +269,13 @@ class MetricChart(QWidget):
                 break
             x0, x1, width = target
             raw = buffer.decimate(x0, x1, width, self.x_mode)
-            curve.raw.setData(raw.x, raw.y, connect="finite")
+            curve.raw.set_data(raw.x, self._y(raw.y))
             if self.smoothing > 0 and buffer.smoothing > 0:
                 sm = buffer.decimate(x0, x1, width, self.x_mode, smoothed=True)
-                curve.smooth.setData(sm.x, sm.y, connect="finite")
+                curve.smooth.set_data(sm.x, self._y(sm.y))
                 curve.smooth_drawn = True
             elif curve.smooth_drawn:
-                curve.smooth.setData([], [])
+                curve.smooth.clear()
                 curve.smooth_drawn = False
             curve.seen_version = buffer.version
             curve.seen_smoothing = buffer.smoothing
@@ -243,14 +283,34 @@ class MetricChart(QWidget):
             curve.edges = [(kind, xs) for kind, xs in (
                 ("nan", raw.nan_x), ("posinf", raw.posinf_x), ("neginf", raw.neginf_x)) if len(xs)]
             drawn = True
+        self._commit()
+        if drawn:
+            self._settle_view()
         y_range = tuple(self.view.viewRange()[1])
         if (drawn and complete) or key != self._drawn_key or y_range != self._decor_y:
             self._decor_y = (float(y_range[0]), float(y_range[1]))
             self._draw_edges()
             self._draw_alerts()
+            self._settle_view()
             self.frames += 1
         self._drawn_key = key
         return drawn
+
+    def _settle_view(self) -> None:
+        """Auto-range the view and apply its transform now rather than in its paint: pyqtgraph
+        defers both to the paint, where they invalidate the scene again and every chart that
+        changed was painted twice per frame."""
+        if any(self.view.state["autoRange"]):
+            self.view.updateAutoRange()
+        self.view.updateMatrix()
+
+    def _y(self, y: np.ndarray) -> np.ndarray:
+        """Values as the view plots them: log10 in log mode (non-positive values break the
+        line, as pyqtgraph's own log mode does)."""
+        if not self.log_y:
+            return y
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(y > 0, np.log10(np.where(y > 0, y, 1.0)), np.nan)
 
     def _draw_edges(self) -> None:
         """Non-finite points as symbols pinned to the top or bottom edge of the view."""

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import duckdb
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -29,9 +29,13 @@ from PySide6.QtWidgets import (
 
 from cockpit.ingest.keys import canonical_key
 from cockpit.ui import theme
+from cockpit.ui.lazy_plot import LazyPlotHost
 from cockpit.ui.live_cache import RunInfo
 from cockpit.ui.series import SeriesBuffer
 from cockpit.ui.sql_runner import QueryThread
+
+if TYPE_CHECKING:
+    import pyqtgraph as pg
 
 
 def higher_is_better(key: str) -> bool:
@@ -125,8 +129,7 @@ class ComparePanel(QWidget):
         self.compare_button = QPushButton("Compare checked runs")
         self.key = QComboBox()
         self.status = QLabel("Check two or more runs, then Compare.")
-        self.plot = pg.PlotWidget()
-        self.plot.addLegend(offset=(-10, 10))
+        self.plot_host = LazyPlotHost(lambda plot: plot.addLegend(offset=(-10, 10)))
         self.summary = QTableWidget(0, 5)
         self.summary.setHorizontalHeaderLabels(["Run", "Metric", "Final", "Best", "Points"])
         self.params = QTableWidget(0, 1)
@@ -152,7 +155,7 @@ class ComparePanel(QWidget):
         bar.addWidget(self.status, 1)
         rl.addLayout(bar)
         inner = QSplitter(Qt.Orientation.Vertical)
-        inner.addWidget(self.plot)
+        inner.addWidget(self.plot_host)
         inner.addWidget(tabs)
         rl.addWidget(inner)
         split = QSplitter(Qt.Orientation.Horizontal)
@@ -165,6 +168,11 @@ class ComparePanel(QWidget):
         self.compare_button.clicked.connect(lambda: self.compare(self.checked()))
         self.key.currentTextChanged.connect(lambda _: self._draw())
         self._names: dict[str, str] = {}
+
+    @property
+    def plot(self) -> pg.PlotWidget:
+        """The overlay plot, built on first use (pyqtgraph is not loaded at start)."""
+        return self.plot_host.plot
 
     def update_runs(self, runs: list[RunInfo]) -> None:
         known = {self.run_list.item(i).data(Qt.ItemDataRole.UserRole)
@@ -221,7 +229,11 @@ class ComparePanel(QWidget):
         self.compared.emit()
 
     def _draw(self) -> None:
+        import pyqtgraph as pg
+
         comp = self.comparison
+        if comp is None and not self.plot_host.created:
+            return
         self.plot.clear()
         t = theme.current()
         self.plot.setBackground(t.chart_bg)

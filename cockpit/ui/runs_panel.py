@@ -97,8 +97,11 @@ class RunsPanel(QWidget):
         header = self.tree.header()
         header.setStretchLastSection(False)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        # Not ResizeToContents: that mode measures every row on every cell change (20 ms per
+        # update of 20 live runs); columns are fitted when their widest text may have grown.
         for col in range(1, len(COLUMNS)):
-            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.Interactive)
+        self._widest: dict[int, int] = {}
         for col in (5, 6):  # step and last update: in the tooltip; the name needs the room
             self.tree.setColumnHidden(col, True)
         layout = QVBoxLayout(self)
@@ -108,6 +111,7 @@ class RunsPanel(QWidget):
         self._roots: dict[str, QStandardItem] = {}
         self._rows: dict[str, list[QStandardItem]] = {}
         self._colors: dict[str, str] = {}
+        self._looks: dict[str, tuple[object, ...]] = {}  # what the icons and tooltips show
         self._selected: list[str] = []
         self._pending: list[str] | None = None
         self.filter.textChanged.connect(self.proxy.setFilterFixedString)
@@ -118,10 +122,12 @@ class RunsPanel(QWidget):
         """Add new runs and refresh the cells of known ones in place (selection survives)."""
         t = theme.current()
         now = time.time()
+        grown: set[int] = set()
         for run in runs:
             items = self._rows.get(run.run_id)
             if items is None:
                 items = self._add_row(run)
+                grown.update(range(1, len(COLUMNS)))
             status = run.status or "unknown"
             cells = (
                 run.name,
@@ -135,20 +141,31 @@ class RunsPanel(QWidget):
             sort_keys = (run.name.lower(), status, run.last_loss if run.last_loss is not None
                          else math.inf, run.alert_count, run.gpus, run.last_step or -1,
                          -(run.updated_at or 0))
-            for item, text, key in zip(items, cells, sort_keys, strict=True):
+            for col, (item, text, key) in enumerate(zip(items, cells, sort_keys, strict=True)):
                 if item.text() != text:
                     item.setText(text)
+                    if len(text) > self._widest.get(col, 0):
+                        self._widest[col] = len(text)
+                        grown.add(col)
                 if item.data(SORT_ROLE) != key:
                     item.setData(key, SORT_ROLE)
-            items[1].setIcon(dot_icon(t.status.get(status, t.status["unknown"])))
             tip = (f"{run.path}\n{status}" + (f": {run.status_reason}" if run.status_reason else "")
                    + f"\nstep {cells[5] or '?'}, updated {cells[6] or '?'}")
-            items[0].setToolTip(tip)
-            items[1].setToolTip(tip)
             sev = run.worst_severity
-            items[3].setForeground(QBrush(QColor(t.severity[sev])) if sev else QBrush())
             color = self._colors.get(run.run_id)
-            items[0].setIcon(dot_icon(color, square=True) if color else QIcon())
+            # Every setter is a dataChanged through the proxy to the view: set only what moved.
+            if items[0].toolTip() != tip:
+                items[0].setToolTip(tip)
+                items[1].setToolTip(tip)
+            look = (t.name, status, sev, color)
+            if self._looks.get(run.run_id) != look:
+                self._looks[run.run_id] = look
+                items[1].setIcon(dot_icon(t.status.get(status, t.status["unknown"])))
+                items[3].setForeground(QBrush(QColor(t.severity[sev])) if sev else QBrush())
+                items[0].setIcon(dot_icon(color, square=True) if color else QIcon())
+        for col in sorted(grown):
+            if col > 0 and not self.tree.isColumnHidden(col):
+                self.tree.resizeColumnToContents(col)
 
     def _add_row(self, run: RunInfo) -> list[QStandardItem]:
         root_key = run.root or "(no folder)"
@@ -180,6 +197,7 @@ class RunsPanel(QWidget):
         for run_id, items in self._rows.items():
             color = colors.get(run_id)
             items[0].setIcon(dot_icon(color, square=True) if color else QIcon())
+            self._looks.pop(run_id, None)
 
     # ---- selection -------------------------------------------------------------------------------
     def _on_selection(self, *_: object) -> None:

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import (
     QAbstractTableModel,
     QModelIndex,
@@ -38,8 +37,12 @@ from PySide6.QtWidgets import (
 )
 
 from cockpit.ui import sql_runner, theme
+from cockpit.ui.lazy_plot import LazyPlotHost
 from cockpit.ui.sql_highlighter import SqlHighlighter
 from cockpit.ui.sql_runner import QueryResult, QueryThread
+
+if TYPE_CHECKING:
+    import pyqtgraph as pg
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -158,9 +161,9 @@ class SqlConsole(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectItems)
         self.table.setAlternatingRowColors(True)
         self.table.verticalHeader().setDefaultSectionSize(20)
-        self.plot = pg.PlotWidget()
-        self.plot.setMinimumHeight(120)
-        self.plot.setVisible(False)
+        self.plot_host = LazyPlotHost()  # a PlotWidget once a column is plotted
+        self.plot_host.setMinimumHeight(120)
+        self.plot_host.setVisible(False)
 
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.editor)
@@ -169,7 +172,7 @@ class SqlConsole(QWidget):
         rl.setContentsMargins(0, 0, 0, 0)
         rl.addLayout(bottom)
         rl.addWidget(self.table, 3)
-        rl.addWidget(self.plot, 2)
+        rl.addWidget(self.plot_host, 2)
         split.addWidget(results)
         split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 3)
@@ -254,6 +257,11 @@ class SqlConsole(QWidget):
             QGuiApplication.clipboard().setText(text)
             self.status.setText("copied as TSV")
 
+    @property
+    def plot(self) -> pg.PlotWidget:
+        """The result plot, built on first use (pyqtgraph is not loaded at start)."""
+        return self.plot_host.plot
+
     def plot_selected(self, column: str | None = None) -> bool:
         """Plot a numeric column against the row number (or the first numeric column)."""
         if self.result is None:
@@ -262,13 +270,15 @@ class SqlConsole(QWidget):
         if column not in self.result.columns:
             return False
         i = self.result.columns.index(column)
+        import pyqtgraph as pg
+
         y = np.array([_as_float(r[i]) for r in self.result.rows], dtype=np.float64)
         self.plot.clear()
         self.plot.setBackground(theme.current().chart_bg)
         self.plot.plot(np.arange(len(y)), y, pen=pg.mkPen(theme.current().accent, width=1.5),
                        connect="finite")
         self.plot.setTitle(column, size="9pt")
-        self.plot.setVisible(True)
+        self.plot_host.setVisible(True)
         return True
 
     def export_dialog(self, fmt: str) -> None:
@@ -317,7 +327,8 @@ class SqlConsole(QWidget):
 
     def apply_theme(self) -> None:
         self.highlighter.restyle()
-        self.plot.setBackground(theme.current().chart_bg)
+        if self.plot_host.created:
+            self.plot.setBackground(theme.current().chart_bg)
 
     def close_runner(self) -> None:
         self.runner.close()

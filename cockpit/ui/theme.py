@@ -7,9 +7,9 @@ active `Theme` so a switch repaints everything.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
-import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
@@ -91,7 +91,18 @@ def apply(theme: Theme) -> None:
     if isinstance(app, QApplication):
         app.setStyle("Fusion")
         app.setPalette(palette(theme))
-    pg.setConfigOptions(background=theme.chart_bg, foreground=theme.chart_fg, antialias=False)
+    if "pyqtgraph" in sys.modules:
+        pyqtgraph_defaults()
+
+
+def pyqtgraph_defaults() -> None:
+    """pyqtgraph's global defaults for the current theme. pyqtgraph is not imported at start
+    (it is most of the start-up time and the first window shows no chart): the modules that
+    import it call this, and `apply` calls it once it is loaded."""
+    import pyqtgraph as pg
+
+    pg.setConfigOptions(background=_current.chart_bg, foreground=_current.chart_fg,
+                        antialias=False)
 
 
 def palette(theme: Theme) -> QPalette:
