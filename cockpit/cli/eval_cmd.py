@@ -7,16 +7,18 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from cockpit.cli.common import add_db_arg, db_path, existing_paths
 from cockpit.cli.errors import CliError
 from cockpit.cli.output import print_table
 from cockpit.evals.errors import EvalLoadError
-from cockpit.evals.loaders import FORMATS, load_evals, parse_mapping
-from cockpit.evals.model import EvalRun
-from cockpit.evals.stats.paired import ALPHA, POWER, PairedDiff, paired_diff
-from cockpit.evals.summary import EvalSummary, summarize
+from cockpit.evals.formats import FORMATS
+
+if TYPE_CHECKING:  # the eval core loads when a command runs, not at every `cockpit` start
+    from cockpit.evals.model import EvalRun
+    from cockpit.evals.stats.paired import PairedDiff
+    from cockpit.evals.summary import EvalSummary
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -60,6 +62,8 @@ def _usage(p: argparse.ArgumentParser) -> int:
 
 
 def _load(paths: list[str], args: argparse.Namespace) -> list[EvalRun]:
+    from cockpit.evals.loaders import load_evals, parse_mapping
+
     try:
         mapping = parse_mapping(args.map)
         runs: list[EvalRun] = []
@@ -94,6 +98,8 @@ def _split_fields(values: list[str] | None) -> list[str] | None:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
+    from cockpit.evals.summary import summarize
+
     runs = _load(args.files, args)
     by = _split_fields(args.by)
     summaries = []
@@ -119,6 +125,8 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
+    from cockpit.evals.stats.paired import paired_diff
+
     a_runs = _load([args.a], args)
     b_runs = a_runs if Path(args.a) == Path(args.b) else _load([args.b], args)
     if a_runs is b_runs and len(a_runs) == 2:
@@ -150,6 +158,8 @@ def _num(x: float | None) -> float | None:
 
 
 def diff_json(d: PairedDiff) -> dict[str, Any]:
+    from cockpit.evals.stats.paired import ALPHA, POWER
+
     return {
         "a": d.a, "b": d.b, "n_shared": d.n_shared, "n_only_a": d.n_only_a,
         "n_only_b": d.n_only_b, "metric": d.metric, "a_value": _num(d.a_value),
@@ -231,6 +241,8 @@ def _signed(x: float) -> str:
 
 
 def print_diff(d: PairedDiff, show: int, out: TextIO) -> None:
+    from cockpit.evals.stats.paired import ALPHA, POWER
+
     out.write(f"A: {d.a}\nB: {d.b}\n")
     out.write(f"{d.n_shared} shared items ({d.metric}); difference is B - A\n\n")
     rows = [

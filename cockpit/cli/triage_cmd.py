@@ -6,14 +6,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from cockpit.cli.common import add_db_arg, db_path, existing_paths
 from cockpit.cli.errors import CliError
 from cockpit.cli.output import print_table
 from cockpit.evals.errors import EvalLoadError
-from cockpit.evals.loaders import FORMATS, load_eval, parse_mapping
-from cockpit.evals.model import EvalRun
+from cockpit.evals.formats import FORMATS
+
+if TYPE_CHECKING:  # the eval core loads when the command runs, not at every `cockpit` start
+    from cockpit.evals.model import EvalRun
 
 DEFAULT_MAX_COST = 1.0
 EXIT_ENDPOINT = 1
@@ -58,6 +60,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _load(args: argparse.Namespace) -> EvalRun:
+    from cockpit.evals.loaders import load_eval, parse_mapping
+
     try:
         path = existing_paths([args.file])[0]
         return load_eval(path, parse_mapping(args.map) or None, args.eval_format)

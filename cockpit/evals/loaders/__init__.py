@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from cockpit.evals.errors import EvalLoadError
+from cockpit.evals.formats import FORMATS as _FORMATS
 from cockpit.evals.loaders.inspect_log import load_inspect_json, load_inspect_zip
 from cockpit.evals.loaders.lm_eval import (
     is_results_doc,
@@ -33,8 +34,7 @@ from cockpit.evals.model import EvalRun
 
 __all__ = ["FORMATS", "detect_format", "load_eval", "load_evals", "parse_mapping"]
 
-FORMATS = ("inspect-eval", "inspect-json", "lm-eval", "lm-eval-results", "openai-evals",
-           "promptfoo", "jsonl", "json", "csv", "parquet")
+FORMATS = _FORMATS
 
 _MAX_FIRST_LINE = 64 * 1024 * 1024
 
