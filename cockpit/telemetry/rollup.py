@@ -15,23 +15,11 @@ import math
 import time
 from typing import Any
 
-MEAN_COLUMNS = (
-    "util_gpu",
-    "util_mem",
-    "mem_used",
-    "mem_total",
-    "power_w",
-    "temp_c",
-    "sm_clock_mhz",
-    "sm_active",
-    "tensor_active",
-    "dram_active",
-    "power_limit_w",
-    "mem_clock_mhz",
-    "sm_occupancy",
-    "pcie_tx_kbs",
-    "pcie_rx_kbs",
-)
+from cockpit.telemetry.rows import GPU_SAMPLE_COLUMNS
+
+# Every numeric sample column is averaged per bucket (the key and text columns are not).
+MEAN_COLUMNS = tuple(c for c in GPU_SAMPLE_COLUMNS
+                     if c not in ("ts", "host", "gpu", "clock_event_reasons", "resolution"))
 INTEGER_COLUMNS = frozenset({"mem_used", "mem_total"})
 MINMAX_COLUMNS = (
     "util_gpu",

@@ -8,7 +8,6 @@ import json
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
@@ -33,30 +32,24 @@ from PySide6.QtWidgets import (
 from cockpit.ui import theme
 from cockpit.ui.live_cache import SEVERITY_RANK, AlertRow
 from cockpit.ui.runs_panel import dot_icon
+from cockpit.ui.table_model import FixedColumnsModel
 
 COLUMNS = ("Time", "Severity", "Run", "Detector", "Step", "Metric", "Message")
 ALERT_ROLE = Qt.ItemDataRole.UserRole + 1
 Index = QModelIndex | QPersistentModelIndex
 
 
-class AlertsModel(QAbstractTableModel):
+class AlertsModel(FixedColumnsModel):
     """Append-only table of alerts as the poller delivers them."""
+
+    columns = COLUMNS
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.alerts: list[AlertRow] = []
 
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.alerts)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
+    def row_count(self) -> int:
+        return len(self.alerts)
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():

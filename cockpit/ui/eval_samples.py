@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QModelIndex,
     QPersistentModelIndex,
     Qt,
@@ -26,6 +25,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QLineEdit, QWidget
 
 from cockpit.ui import theme
 from cockpit.ui.eval_text import plain_tooltip
+from cockpit.ui.table_model import FixedColumnsModel
 
 COLUMNS = ("Sample", "Correct", "Score", "Conf.", "Input", "Target", "Output", "Metadata")
 SAMPLE, CORRECT, SCORE, CONF, INPUT, TARGET, OUTPUT, META = range(len(COLUMNS))
@@ -55,8 +55,10 @@ def default_order(correct: np.ndarray) -> np.ndarray:
     return np.argsort(rank, kind="stable").astype(np.int64)
 
 
-class SampleTableModel(QAbstractTableModel):
+class SampleTableModel(FixedColumnsModel):
     """Rows of an eval's `SampleTable`, filtered by a boolean mask and sorted by a column."""
+
+    columns = COLUMNS
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
@@ -100,17 +102,8 @@ class SampleTableModel(QAbstractTableModel):
         return self._rows
 
     # ---- Qt model ----------------------------------------------------------------------
-    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
+    def row_count(self) -> int:
+        return len(self._rows)
 
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if role == Qt.ItemDataRole.DisplayRole:

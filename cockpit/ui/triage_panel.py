@@ -22,7 +22,6 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
@@ -53,6 +52,7 @@ from PySide6.QtWidgets import (
 from cockpit.ui import theme
 from cockpit.ui.eval_slices import INTERVAL_ROLE, WORSE_ROLE, IntervalBarDelegate
 from cockpit.ui.eval_text import plain_tooltip
+from cockpit.ui.table_model import FixedColumnsModel
 
 OFFLINE, LLM = 0, 1
 STAGES = {"first_pass": "first pass (not model errors)", "features": "language and text features",
@@ -76,8 +76,10 @@ def over_text(o: Any) -> str:
             f"vs {pct(o.share_elsewhere)} of other failures, p_adj {o.p_adjusted:.2g}")
 
 
-class CategoryModel(QAbstractTableModel):
+class CategoryModel(FixedColumnsModel):
     """Triage categories (TriageCategory) as table rows; `scale`/`overall` feed the bar delegate."""
+
+    columns = COLUMNS
 
     scale = (0.0, 1.0)
     overall = math.nan
@@ -91,17 +93,8 @@ class CategoryModel(QAbstractTableModel):
         self.categories = list(categories)
         self.endResetModel()
 
-    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.categories)
-
-    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
+    def row_count(self) -> int:
+        return len(self.categories)
 
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         c = self.categories[index.row()]
