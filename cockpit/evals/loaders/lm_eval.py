@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from cockpit.evals.errors import EvalLoadError
+from cockpit.evals.loaders.json_lines import read_json_lines
 from cockpit.evals.model import EvalRun, SampleTableBuilder
 from cockpit.evals.scoring import grade, scalar_metadata, to_text
 
@@ -114,25 +115,9 @@ def load_lm_eval_samples(path: Path, results: dict[str, Any] | None = None,
 
 
 def _read_rows(path: Path) -> tuple[list[dict[str, Any]], int]:
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise EvalLoadError(f"cannot read {path}: {err.strerror or err}") from None
-    rows: list[dict[str, Any]] = []
-    bad = 0
-    for line in data.splitlines():
-        if not line.strip():
-            continue
-        try:
-            row = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            bad += 1
-            continue
-        if is_samples_row(row):
-            rows.append(row)
-        else:
-            bad += 1
-    return rows, bad
+    values, bad = read_json_lines(path)
+    rows = [row for row in values if is_samples_row(row)]
+    return rows, bad + len(values) - len(rows)
 
 
 def _model_name(results: dict[str, Any] | None) -> str | None:

@@ -12,10 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from cockpit.evals.errors import EvalLoadError
 from cockpit.evals.loaders.inspect_log import iso_to_unix
+from cockpit.evals.loaders.json_lines import read_json_lines
 from cockpit.evals.model import EvalRun, SampleTableBuilder
 from cockpit.evals.scoring import grade, scalar_metadata, to_text
 
@@ -26,22 +25,11 @@ def is_spec_line(row: Any) -> bool:
 
 
 def load_openai_evals(path: Path) -> EvalRun:
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise EvalLoadError(f"cannot read {path}: {err.strerror or err}") from None
+    rows, bad = read_json_lines(path)
     spec: dict[str, Any] = {}
     report: dict[str, Any] = {}
     samples: dict[str, dict[str, Any]] = {}
-    bad = 0
-    for line in data.splitlines():
-        if not line.strip():
-            continue
-        try:
-            row = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            bad += 1
-            continue
+    for row in rows:
         if not isinstance(row, dict):
             bad += 1
         elif "spec" in row and isinstance(row["spec"], dict):
