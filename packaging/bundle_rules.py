@@ -106,6 +106,12 @@ DROPPED_PATHS: tuple[str, ...] = (
     "PySide6/Qt/plugins/vectorimageformats/",
     # Image formats the app never reads (PNG is built into QtGui; SVG, ICO and GIF stay).
     "PySide6/Qt/plugins/imageformats/libqpdf.so",
+    # Collected by the Qt hooks but linked by nothing kept (no QtNetwork import, no TLS or
+    # network-information plugin): checked with readelf over the whole bundle.
+    "PySide6/Qt/lib/libQt6Network.so",
+    # East Asian legacy codecs: Cockpit decodes logs as UTF-8 (invalid bytes replaced).
+    "python3.11/lib-dynload/_codecs_",
+    "python3.11/lib-dynload/_multibytecodec.",
     "PySide6/Qt/plugins/imageformats/libqjpeg.so",
     "PySide6/Qt/plugins/imageformats/libqtiff.so",
     "PySide6/Qt/plugins/imageformats/libqwebp.so",
