@@ -6,7 +6,6 @@ Exit 0: no alert of warning or worse; 1: at least one; 2: bad usage or unreadabl
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 import tempfile
@@ -52,7 +51,7 @@ def _seconds(text: str) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cockpit.health.config import HealthConfig
+    from cockpit.health.config import health_config
     from cockpit.health.posthoc import check_paths
     from cockpit.ingest.engine import IngestError
 
@@ -61,9 +60,7 @@ def run(args: argparse.Namespace) -> int:
             raise CliError(f"{path} does not exist")
     if args.replay_gpu is not None and not args.replay_gpu.is_dir():
         raise CliError(f"--replay-gpu {args.replay_gpu} is not a folder")
-    config = HealthConfig()
-    if args.stall_after is not None:
-        config = dataclasses.replace(config, stall_after_s=args.stall_after)
+    config = health_config(stall_after=args.stall_after)
     with tempfile.TemporaryDirectory(prefix="cockpit-check-") as tmp:
         db = args.db if args.db is not None else Path(tmp) / "check.duckdb"
         try:

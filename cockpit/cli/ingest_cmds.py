@@ -74,21 +74,10 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def make_health(stall_after: float | None = None) -> Any:
-    """The training-health monitor, when that package is present."""
-    try:
-        from cockpit.health.monitor import HealthMonitor
-    except ModuleNotFoundError:
-        return None
-    try:
-        from cockpit.health.config import HealthConfig
-    except ModuleNotFoundError:
-        return HealthMonitor()
-    config = HealthConfig()
-    if stall_after is not None and hasattr(config, "stall_after_s"):
-        import dataclasses
+    from cockpit.health.config import health_config
+    from cockpit.health.monitor import HealthMonitor
 
-        config = dataclasses.replace(config, stall_after_s=stall_after)
-    return HealthMonitor(config)
+    return HealthMonitor(health_config(stall_after=stall_after))
 
 
 class AlertPrinter:
@@ -170,10 +159,8 @@ def _start_gpu_replay(args: argparse.Namespace, writer: Any, printer: AlertPrint
                       engine: Any) -> threading.Thread | None:
     if not args.replay_gpu:
         return None
-    try:
-        from cockpit.telemetry.live import start_replay_for_watch
-    except ModuleNotFoundError:
-        raise CliError("GPU replay is not available in this build") from None
+    from cockpit.telemetry.live import start_replay_for_watch
+
     thread: threading.Thread | None = start_replay_for_watch(
         args.replay_gpu, writer, printer, engine, as_fast_as_possible=args.once)
     return thread

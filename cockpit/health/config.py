@@ -6,7 +6,10 @@ steps is judged like one that logs every step. docs/detectors.md explains each d
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,3 +91,14 @@ class HealthConfig:
     stall_after_s: float | None = None  # `--stall-after SEC`: replaces the rule above
     stall_min_intervals: int = 5  # intervals seen before the typical one is trusted
     stall_interval_window: int = 50
+
+
+def health_config(overrides: Mapping[str, Any] | None = None,
+                  stall_after: float | None = None) -> HealthConfig:
+    """The defaults with a user's overrides (unknown names ignored: settings outlive
+    renamed thresholds) and `--stall-after SEC`."""
+    names = {f.name for f in dataclasses.fields(HealthConfig)}
+    changes = {k: v for k, v in (overrides or {}).items() if k in names}
+    if stall_after is not None:
+        changes["stall_after_s"] = stall_after
+    return dataclasses.replace(HealthConfig(), **changes)

@@ -97,13 +97,9 @@ def _observation(run_dir: Path, now: float) -> tuple[float, bool | None, bool]:
 
 def telemetry_alerts(run: StoredRun, replay_dir: Path | None) -> list[Alert]:
     """GPU-telemetry alerts (low_gpu_util, thermal_throttle, memory_pressure from NVML) of a
-    run, from the recording in its folder or `replay_dir`; none when that module is absent."""
-    try:
-        from cockpit.telemetry.posthoc import gpu_alerts_for_run
-    except ModuleNotFoundError as err:
-        if err.name and err.name.startswith("cockpit.telemetry"):
-            return []
-        raise
+    run, from the recording in its folder or `replay_dir`."""
+    from cockpit.telemetry.posthoc import gpu_alerts_for_run
+
     alerts: list[Alert] = gpu_alerts_for_run(Path(run.path), run.name, run.run_id, replay_dir)
     for alert in alerts:
         alert.run_id = alert.run_id or run.run_id

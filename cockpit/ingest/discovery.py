@@ -60,10 +60,8 @@ def _run_name(run_dir: Path, root: Path) -> str:
 
 
 def _mlflow_run(run_dir: Path, root: Path) -> RunSpec | None:
-    try:
-        from cockpit.ingest.mlflow_store import is_mlflow_run_dir, mlflow_metric_files
-    except ModuleNotFoundError:
-        return None
+    from cockpit.ingest.mlflow_store import is_mlflow_run_dir, mlflow_metric_files
+
     if not is_mlflow_run_dir(run_dir):
         return None
     spec = RunSpec(run_id_for(run_dir), _run_name(run_dir, root), run_dir, root, mlflow=True)

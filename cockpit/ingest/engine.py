@@ -22,7 +22,7 @@ import duckdb
 
 from cockpit.health.alert import Alert
 from cockpit.ingest.discovery import RunSpec, SourceSpec, discover
-from cockpit.ingest.follower import FileFollower, FollowerState
+from cockpit.ingest.follower import HEAD, FileFollower, FollowerState, head_signature
 from cockpit.ingest.formats import make_reader, priority
 from cockpit.ingest.keys import canonical_key
 from cockpit.ingest.records import PointBuffer, ReadResult, RunEvent
@@ -45,6 +45,11 @@ class HealthSink(Protocol):
                 ts: list[float | None], values: list[float]) -> list[Alert]: ...
 
     def observe_event(self, run_id: str, run_name: str, event: RunEvent) -> list[Alert]: ...
+
+    def check_stall(self, run_id: str, run_name: str, now: float, process_alive: bool | None,
+                    finished: bool) -> list[Alert]: ...
+
+    def finish(self, run_id: str) -> list[Alert]: ...
 
 
 @dataclass
@@ -106,6 +111,7 @@ class IngestEngine:
         self.rescan_interval = rescan_interval
         self.stall_check_interval = stall_check_interval
         self.recordings = recordings  # store run folders' GPU recordings as they are found
+        self._recorded: dict[str, tuple[int, int]] = {}  # recording -> (inode, size) stored
         self.runs: dict[str, _Run] = {}
         self.stats = IngestStats()
         self._last_scan = 0.0
@@ -221,7 +227,7 @@ class IngestEngine:
                         break
                     if src.follower.rewrites != rewrites and self.health is not None:
                         # A log that starts again from step 0: detectors start over too.
-                        getattr(self.health, "finish", lambda _rid: [])(run.row.run_id)
+                        self.health.finish(run.row.run_id)
                     if result is not None:
                         total += self._emit(run, src, result)
                     if not (final and src.follower.more):
@@ -281,17 +287,14 @@ class IngestEngine:
             run=run.row, source=src.rel, source_path=src.spec.identity, format=src.fmt,
             points=PointBuffer(), dev=os.stat(plan.path).st_dev, inode=plan.inode,
             offset=plan.size, reader_state=src.follower.reader.state(), series=series,
-            deletes=deletes)
-        from cockpit.ingest.follower import head_signature
-
-        batch.head_sig = head_signature(plan.head[: min(1024, plan.size)])
+            deletes=deletes, head_sig=head_signature(plan.head[: min(HEAD, plan.size)]))
         ok = self.writer.bulk(batch, partial(bulk_jsonl.load, p=plan, run_id=run.row.run_id,
                                              source=src.rel, keys=keys))
         if not ok:
             run.owners = owners
             src.follower.reader.restore({"row": 0})
             return 0
-        src.follower.skip_to(plan.size, batch.dev, plan.inode, plan.head)
+        src.follower.skip_to(plan.size, batch.dev, plan.inode, batch.head_sig)
         n = plan.lines * len(keys)
         self.stats.batches += 1
         self.stats.add(n)
@@ -383,8 +386,11 @@ class IngestEngine:
             if self.recordings and time.time() - st.st_mtime < RECORDING_SETTLE_S:
                 continue  # still being written: store it once it has settled
             identity = str(trace)
+            if self._recorded.get(identity) == (st.st_ino, st.st_size):
+                continue  # known stored: no database lookup on every rescan
             known = self._stored_state(identity)
             if known is not None and (known.inode, known.offset) == (st.st_ino, st.st_size):
+                self._recorded[identity] = (st.st_ino, st.st_size)
                 continue
             host = f"recording:{run.row.name}"
             self.writer.call(partial(_forget_recording, host=host))
@@ -394,6 +400,7 @@ class IngestEngine:
                               store_alerts=store_alerts)
             self.writer.call(partial(_mark_recording, identity=identity, run_id=run.row.run_id,
                                      st=st))
+            self._recorded[identity] = (st.st_ino, st.st_size)
             stored += 1
         return stored
 
@@ -416,9 +423,9 @@ class IngestEngine:
     def check_stalls(self, now: float | None = None) -> list[Alert]:
         """Ask the health monitor whether any run went quiet (runs on the engine thread, which
         owns the monitor). A stalled run is marked `stalled` until points arrive again."""
-        check = getattr(self.health, "check_stall", None)
-        if check is None:
+        if self.health is None:
             return []
+        check = self.health.check_stall
         now = time.time() if now is None else now
         raised: list[Alert] = []
         for run in self.runs.values():

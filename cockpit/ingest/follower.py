@@ -64,12 +64,12 @@ class FileFollower:
         if state and state.reader_state:
             reader.restore(state.reader_state)
 
-    def skip_to(self, offset: int, dev: int, inode: int, head: bytes) -> None:
+    def skip_to(self, offset: int, dev: int, inode: int, head_sig: str) -> None:
         """Everything before `offset` was stored by other means (a bulk load)."""
         s = self.state
         s.offset = self._pos = offset
         s.dev, s.inode = dev, inode
-        s.head_sig = head_signature(head[: min(HEAD, offset)])
+        s.head_sig = head_sig
         s.reader_state = self.reader.state()
 
     def close(self) -> None:

@@ -52,19 +52,6 @@ def _head(path: Path, n: int = SNIFF_BYTES) -> bytes:
 
 def detect_format(path: Path) -> str | None:
     """The format of a metric log, or None (not a log, or too early to tell: ask again later)."""
-    fmt = _detect(path)
-    return fmt if fmt is not None and _available(fmt) else None
-
-
-def _available(fmt: str) -> bool:
-    try:
-        importlib.import_module(FORMATS[fmt][0])
-    except ModuleNotFoundError:
-        return False
-    return True
-
-
-def _detect(path: Path) -> str | None:
     name = path.name
     if name in TELEMETRY_FILES or _ROTATED.search(name) and not name.startswith("events.out"):
         return None
@@ -80,13 +67,11 @@ def _detect(path: Path) -> str | None:
 
         return "jsonl" if looks_like_jsonl_metrics(_head(path, 64 * 1024)) else None
     if lower.endswith(".csv"):
-        if not _available("csv"):
-            return None
         from cockpit.ingest.csvlog import looks_like_metrics_csv
 
         return "csv" if looks_like_metrics_csv(_head(path, 64 * 1024)) else None
     if lower.endswith(TEXT_SUFFIXES):
-        return "text" if _available("text") and _text_has_metrics(_head(path)) else None
+        return "text" if _text_has_metrics(_head(path)) else None
     return None
 
 

@@ -134,11 +134,9 @@ class Backend:
         """Load eval files/folders into the history in the background (the demo's evals)."""
 
         def work() -> None:
-            try:
-                from cockpit.evals.loaders import load_evals
-                from cockpit.evals.store import store_eval
-            except ModuleNotFoundError:
-                return
+            from cockpit.evals.loaders import load_evals
+            from cockpit.evals.store import store_eval
+
             for path in paths:
                 try:
                     for run in load_evals(path):
@@ -182,16 +180,13 @@ class Backend:
         mode = self.options.gpu
         if mode == "off":
             return
-        try:
-            from cockpit.telemetry.attribution import pins_from_process_json
-            from cockpit.telemetry.host import HostSampler
-            from cockpit.telemetry.pipeline import TelemetryPipeline
-            from cockpit.telemetry.replay import ReplaySource
-            from cockpit.telemetry.sampler import SamplerConfig
-            from cockpit.telemetry.sources import LocalNvmlSource, TelemetryUnavailable
-        except ModuleNotFoundError:
-            self.gpu_status = "GPU telemetry not available in this build"
-            return
+        from cockpit.telemetry.attribution import pins_from_process_json
+        from cockpit.telemetry.host import HostSampler
+        from cockpit.telemetry.pipeline import TelemetryPipeline
+        from cockpit.telemetry.replay import ReplaySource
+        from cockpit.telemetry.sampler import SamplerConfig
+        from cockpit.telemetry.sources import LocalNvmlSource, TelemetryUnavailable
+
         source: Any
         try:
             if mode == "replay" and self.options.gpu_replay is not None:
@@ -224,16 +219,7 @@ class Backend:
 
 
 def _make_health(options: BackendOptions) -> Any:
-    try:
-        from cockpit.health.config import HealthConfig
-        from cockpit.health.monitor import HealthMonitor
-    except ModuleNotFoundError:
-        return None
-    config = HealthConfig()
-    overrides = {k: v for k, v in options.health.items()
-                 if k in {f.name for f in dataclasses.fields(HealthConfig)}}
-    if options.stall_after is not None:
-        overrides["stall_after_s"] = options.stall_after
-    if overrides:
-        config = dataclasses.replace(config, **overrides)
-    return HealthMonitor(config)
+    from cockpit.health.config import health_config
+    from cockpit.health.monitor import HealthMonitor
+
+    return HealthMonitor(health_config(options.health, options.stall_after))
