@@ -52,6 +52,7 @@ class Backend:
         self.pipeline: Any = None
         self._attributed_runs = -1
         self._pinned_pid: int | None = None
+        self._pinned_runs: set[str] = set()  # runs whose recorded PIDs are pinned
         self.started = False
         self._closed = False
 
@@ -167,8 +168,12 @@ class Backend:
             self._attributed_runs = len(runs)
             pipeline.set_runs(RunRef(r.row.run_id, r.row.name, Path(r.row.path)) for r in runs)
         for run in runs:
-            for pid, run_id in pins_from_process_json(Path(run.row.path), run.row.run_id).items():
-                pipeline.attributor.pin(pid, run_id)
+            if run.row.run_id not in self._pinned_runs:  # read each run's process.json once
+                pins = pins_from_process_json(Path(run.row.path), run.row.run_id)
+                for pid, run_id in pins.items():
+                    pipeline.attributor.pin(pid, run_id)
+                if pins:
+                    self._pinned_runs.add(run.row.run_id)
             if self._pinned_pid is not None and run.row.name == self.options.replay_pin_run:
                 pipeline.attributor.pin(self._pinned_pid, run.row.run_id)
         if (pipeline.finished.is_set() and self.options.gpu == "replay"
