@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from cockpit.ingest import bulk_jsonl
-from cockpit.ingest.engine import IngestEngine, import_paths
+from cockpit.monitor.engine import IngestEngine, import_paths
 from cockpit.store.db import connect
 from cockpit.store.writer import StoreWriter
 

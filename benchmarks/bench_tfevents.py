@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from cockpit.ingest.records import PointBuffer
+from cockpit.model.records import PointBuffer
 from cockpit.ingest.tfevents import TfeventsReader, masked_crc32c
 
 TAGS = ("train/loss", "train/lr", "train/grad_norm", "train/tokens_per_s", "val/loss")

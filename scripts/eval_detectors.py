@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cockpit.health.alert import Alert, severity_rank  # noqa: E402
+from cockpit.model.alert import Alert, severity_rank  # noqa: E402
 from cockpit.health.monitor import HealthMonitor  # noqa: E402
 from cockpit.health.synthetic import FAULTY, HEALTHY, CurveRun, Label, make_run  # noqa: E402
 
@@ -107,7 +107,7 @@ def sample_labels(truth_file: Path) -> dict[str, tuple[list[Label], frozenset[st
 def real_runs(paths: list[Path], label_of: dict[str, tuple[list[Label], frozenset[str]]],
               source: str, default_healthy: bool) -> list[Outcome]:
     from cockpit.health.posthoc import check_stored_run, stored_run
-    from cockpit.ingest.engine import import_paths
+    from cockpit.monitor.engine import import_paths
     from cockpit.store.db import connect
 
     out: list[Outcome] = []

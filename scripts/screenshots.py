@@ -42,7 +42,7 @@ def _recording(runs: Path) -> Path | None:
 def prepare(runs: Path, work: Path) -> tuple[Path, Path]:
     """Copy the runs, import them with the detectors, replay GPU telemetry into the db."""
     from cockpit.cli.ingest_cmds import make_health
-    from cockpit.ingest.engine import import_paths
+    from cockpit.monitor.engine import import_paths
     from cockpit.store.writer import StoreWriter
     from cockpit.telemetry.attribution import pins_from_process_json
     from cockpit.telemetry.pipeline import TelemetryPipeline

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from cockpit.ingest import bulk_jsonl
-from cockpit.ingest.engine import import_paths
+from cockpit.monitor.engine import import_paths
 from cockpit.store.db import connect
 
 

@@ -85,7 +85,8 @@ def test_kill_9_during_import_then_reimport_gives_exact_counts(tmp_path):
     script = textwrap.dedent(f"""
         import sys
         from pathlib import Path
-        from cockpit.ingest import follower, engine
+        from cockpit.ingest import follower
+        from cockpit.monitor import engine
         from cockpit.store import writer
         follower.CHUNK = 64 * 1024   # many small transactions
         writer.MAX_GROUP_POINTS = 1

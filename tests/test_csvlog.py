@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from cockpit.ingest.csvlog import MAX_LINE_BYTES, CsvLogReader, looks_like_metrics_csv
-from cockpit.ingest.records import ReadResult
+from cockpit.model.records import ReadResult
 
 Point = tuple[str, int | None, str]  # key, step, repr(value): NaN compares equal to NaN
 

@@ -3,7 +3,7 @@ import shutil
 import time
 from pathlib import Path
 
-from cockpit.ingest.engine import IngestEngine, import_paths
+from cockpit.monitor.engine import IngestEngine, import_paths
 from cockpit.store.db import connect
 from cockpit.store.writer import StoreWriter
 from tests.conftest import H100

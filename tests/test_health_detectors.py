@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from cockpit.health.alert import Alert
+from cockpit.model.alert import Alert
 from cockpit.health.config import HealthConfig
 from cockpit.health.monitor import HealthMonitor
 from cockpit.health.synthetic import make_run, schedule
@@ -408,7 +408,7 @@ def test_live_watch_does_not_page_for_old_runs_it_never_saw_running() -> None:
 
 
 def test_finished_or_crashed_runs_never_stall_and_posthoc_unknown_is_info() -> None:
-    from cockpit.ingest.records import RunEvent
+    from cockpit.model.records import RunEvent
 
     keys, steps, ts, vals = _timed(100)
     last = ts[-1]
@@ -439,7 +439,7 @@ def test_finished_or_crashed_runs_never_stall_and_posthoc_unknown_is_info() -> N
     ("ValueError: too many values to unpack", "exception"),
 ])
 def test_crash_names_the_kind_of_failure(line: str, kind: str) -> None:
-    from cockpit.ingest.records import RunEvent
+    from cockpit.model.records import RunEvent
 
     mon = HealthMonitor()
     mon.observe("r", "r", ["loss"], [41], [None], [2.0])
@@ -455,7 +455,7 @@ def test_crash_names_the_kind_of_failure(line: str, kind: str) -> None:
 
 
 def test_crash_message_is_one_line_and_bounded() -> None:
-    from cockpit.ingest.records import RunEvent
+    from cockpit.model.records import RunEvent
 
     mon = HealthMonitor()
     a = mon.observe_event("r", "r", RunEvent("error", "Error:\n" + "x" * 5000))[0]

@@ -14,10 +14,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from cockpit.health.alert import Alert
+from cockpit.model.alert import Alert
 from cockpit.health.monitor import HealthMonitor
 from cockpit.health.posthoc import check_stored_run, stored_run
-from cockpit.ingest.records import RunEvent
+from cockpit.model.records import RunEvent
 
 FIXTURES = Path(__file__).parent / "fixtures"
 H100 = FIXTURES / "h100-runs"
@@ -84,7 +84,7 @@ def test_healthy_and_starved_have_no_training_health_warning(name: str) -> None:
 
 @pytest.fixture(scope="module")
 def imported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[duckdb.DuckDBPyConnection]:
-    from cockpit.ingest.engine import import_paths
+    from cockpit.monitor.engine import import_paths
     from cockpit.store.db import connect
 
     db = tmp_path_factory.mktemp("health") / "fixtures.duckdb"

@@ -12,7 +12,7 @@ from types import ModuleType
 
 import pytest
 
-from cockpit.health.alert import Alert
+from cockpit.model.alert import Alert
 from cockpit.health.synthetic import FAULTY, HEALTHY, Label, make_run
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "eval_detectors.py"

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from cockpit.ingest.hf_state import HfTrainerStateReader
-from cockpit.ingest.records import ReadResult
+from cockpit.model.records import ReadResult
 
 Point = tuple[str, int | None, str]
 

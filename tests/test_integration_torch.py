@@ -222,7 +222,7 @@ def test_per_layer_grad_norms_add_up_to_the_total(tmp_path: Path) -> None:
 def test_logged_keys_keep_their_meaning_in_cockpits_key_canonicalisation(tmp_path: Path) -> None:
     """The names the logger writes are the ones Cockpit's detectors look for, and no extra
     key (per layer, per group) collapses onto `loss`, `lr` or `grad_norm`."""
-    keys_module = pytest.importorskip("cockpit.ingest.keys")
+    keys_module = pytest.importorskip("cockpit.model.keys")
     model = make_model()
     groups: list[dict[str, Any]] = [
         {"params": list(model.embed.parameters()), "lr": 0.1},

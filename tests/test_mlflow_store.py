@@ -22,7 +22,7 @@ from cockpit.ingest.mlflow_store import (
     parse_meta_yaml,
     read_mlflow_run_meta,
 )
-from cockpit.ingest.records import ReadResult
+from cockpit.model.records import ReadResult
 
 Point = tuple[str, int | None, float | None, str]
 

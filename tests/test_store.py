@@ -6,8 +6,8 @@ import threading
 import duckdb
 import pytest
 
-from cockpit.health.alert import Alert
-from cockpit.ingest.records import PointBuffer
+from cockpit.model.alert import Alert
+from cockpit.model.records import PointBuffer
 from cockpit.store.db import StoreError, connect, migrate, schema_version
 from cockpit.store.schema import MIGRATIONS, SCHEMA_VERSION
 from cockpit.store.writer import IngestBatch, RunRow, StoreWriter

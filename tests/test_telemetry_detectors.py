@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cockpit.health.alert import Alert, severity_rank
+from cockpit.model.alert import Alert, severity_rank
 from cockpit.telemetry.gpu_detectors import GpuHealthMonitor, GpuThresholds
 from cockpit.telemetry.host import HostSnapshot, ProcessStat
 from cockpit.telemetry.posthoc import gpu_alerts_for_run

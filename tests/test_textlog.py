@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from cockpit.ingest import textlog
-from cockpit.ingest.records import ReadResult, RunEvent
+from cockpit.model.records import ReadResult, RunEvent
 from cockpit.ingest.textlog import MAX_LINE, TextLogReader
 from tests.conftest import H100, PUBLIC
 

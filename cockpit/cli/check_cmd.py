@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from cockpit.cli.errors import CliError
-from cockpit.health.alert import Alert, severity_rank
+from cockpit.model.alert import Alert, severity_rank
 
 EXIT_HEALTHY = 0
 EXIT_ALERTS = 1
@@ -53,7 +53,7 @@ def _seconds(text: str) -> float:
 def run(args: argparse.Namespace) -> int:
     from cockpit.health.config import health_config
     from cockpit.health.posthoc import check_paths
-    from cockpit.ingest.engine import IngestError
+    from cockpit.monitor.engine import IngestError
 
     for path in args.paths:
         if not path.exists():

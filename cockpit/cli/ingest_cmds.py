@@ -15,7 +15,7 @@ import duckdb
 from cockpit.cli.common import add_db_arg, db_path, existing_paths
 from cockpit.cli.errors import CliError
 from cockpit.cli.output import format_alert, print_rows
-from cockpit.health.alert import Alert
+from cockpit.model.alert import Alert
 from cockpit.store.db import connect
 
 
@@ -59,7 +59,7 @@ def _count_points(db: Path) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from cockpit.ingest.engine import IngestError, import_paths
+    from cockpit.monitor.engine import IngestError, import_paths
 
     paths = existing_paths(args.paths)
     db = db_path(args)
@@ -89,7 +89,7 @@ class AlertPrinter:
         self._lock = threading.Lock()
 
     def __call__(self, alerts: list[Alert]) -> None:
-        from cockpit.health.alert import severity_rank
+        from cockpit.model.alert import severity_rank
 
         with self._lock:
             for alert in alerts:
@@ -111,7 +111,7 @@ def _interrupt_on_sigterm() -> None:
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
-    from cockpit.ingest.engine import IngestEngine, IngestError
+    from cockpit.monitor.engine import IngestEngine, IngestError
     from cockpit.store.writer import StoreWriter
 
     _interrupt_on_sigterm()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from cockpit.health.alert import Alert
+from cockpit.model.alert import Alert
 from cockpit.health.config import HealthConfig
 
 

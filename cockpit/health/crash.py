@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 
-from cockpit.health.alert import Alert
+from cockpit.model.alert import Alert
 from cockpit.health.context import RunContext, at_step
-from cockpit.ingest.records import RunEvent
+from cockpit.model.records import RunEvent
 
 DETECTOR = "crash"
 

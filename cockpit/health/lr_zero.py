@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections import deque
 
-from cockpit.health.alert import Alert
+from cockpit.model.alert import Alert
 from cockpit.health.context import RunContext, at_step, fmt
 
 DETECTOR = "lr_zero"

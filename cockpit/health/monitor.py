@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from cockpit.health.alert import Alert
+from cockpit.model.alert import Alert
 from cockpit.health.config import HealthConfig
 from cockpit.health.context import RunContext
 from cockpit.health.crash import CrashDetector
@@ -22,8 +22,8 @@ from cockpit.health.nan import NanDetector
 from cockpit.health.progress import NoLearningDetector, PlateauDetector
 from cockpit.health.stall import StallDetector
 from cockpit.health.throughput import ThroughputDropDetector
-from cockpit.ingest.keys import canonical_key
-from cockpit.ingest.records import RunEvent
+from cockpit.model.keys import canonical_key
+from cockpit.model.records import RunEvent
 
 
 class SeriesDetector(Protocol):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from cockpit.health.alert import Alert
+from cockpit.model.alert import Alert
 from cockpit.health.context import RunContext, at_step, fmt
 
 DETECTOR = "nan"

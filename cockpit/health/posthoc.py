@@ -14,10 +14,10 @@ from pathlib import Path
 
 import duckdb
 
-from cockpit.health.alert import Alert
+from cockpit.model.alert import Alert
 from cockpit.health.config import HealthConfig
 from cockpit.health.monitor import HealthMonitor
-from cockpit.ingest.records import RunEvent
+from cockpit.model.records import RunEvent
 
 FETCH = 200_000  # rows per fetch: a long run is replayed without holding it all
 
@@ -109,7 +109,7 @@ def telemetry_alerts(run: StoredRun, replay_dir: Path | None) -> list[Alert]:
 def check_paths(paths: list[Path], db_path: Path, config: HealthConfig | None = None,
                 replay_dir: Path | None = None, now: float | None = None) -> CheckResult:
     """Import `paths` into `db_path`, check every run found, store and return the alerts."""
-    from cockpit.ingest.engine import import_paths
+    from cockpit.monitor.engine import import_paths
     from cockpit.store.writer import StoreWriter
 
     run_ids = import_paths(list(paths), db_path)

@@ -8,7 +8,7 @@ stall that ended. A finished or crashed run is never stalled.
 
 from __future__ import annotations
 
-from cockpit.health.alert import Alert
+from cockpit.model.alert import Alert
 from cockpit.health.context import RunContext, at_step
 from cockpit.health.rolling import RollingMedian
 

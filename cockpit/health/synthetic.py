@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cockpit.ingest.records import RunEvent
+from cockpit.model.records import RunEvent
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from pathlib import Path
 import duckdb
 
 from cockpit.ingest.jsonl import _loads_line
-from cockpit.ingest.keys import STEP_KEYS, TIME_KEYS
+from cockpit.model.keys import STEP_KEYS, TIME_KEYS
 
 MIN_BYTES = 32 * 1024 * 1024  # below this the streaming reader is as fast
 _SCAN = 64 * 1024 * 1024

@@ -16,7 +16,7 @@ import math
 from datetime import datetime
 from typing import Any
 
-from cockpit.ingest.records import ReadResult, StreamReader
+from cockpit.model.records import ReadResult, StreamReader
 
 # A longer line is not a metric row (a binary file, a runaway writer): counted bad, skipped.
 MAX_LINE_BYTES = 1 << 20

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from cockpit.ingest.records import ReadResult, StreamReader
+from cockpit.model.records import ReadResult, StreamReader
 
 CHUNK = 16 * 1024 * 1024  # bytes read per poll; a large backlog is read over several polls
 HEAD = 1024  # bytes fingerprinted to recognise a file replaced by other content

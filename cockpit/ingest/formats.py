@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from cockpit.ingest.records import StreamReader
+from cockpit.model.records import StreamReader
 
 # format -> (module, reader class, priority: higher wins)
 FORMATS: dict[str, tuple[str, str, int]] = {

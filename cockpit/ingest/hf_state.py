@@ -18,7 +18,7 @@ import json
 import math
 from typing import Any
 
-from cockpit.ingest.records import ReadResult, RunEvent, StreamReader
+from cockpit.model.records import ReadResult, RunEvent, StreamReader
 
 MAX_DOCUMENT_BYTES = 512 << 20  # no trainer_state.json comes near this; bounds `pending`
 

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import orjson
 
-from cockpit.ingest.keys import STEP_KEYS, TIME_KEYS
-from cockpit.ingest.records import ReadResult, StreamReader
+from cockpit.model.keys import STEP_KEYS, TIME_KEYS
+from cockpit.model.records import ReadResult, StreamReader
 
 MAX_LINE = 4 * 1024 * 1024  # a line longer than this is not a metrics record
 

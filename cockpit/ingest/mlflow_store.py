@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from cockpit.ingest.records import ReadResult, StreamReader
+from cockpit.model.records import ReadResult, StreamReader
 
 MAX_LINE_BYTES = 64 * 1024  # MLflow writes lines of a few dozen bytes
 MAX_VALUE_BYTES = 1 << 20  # a param or tag file read for the run's metadata

@@ -21,8 +21,8 @@ from typing import Any
 import duckdb
 import numpy as np
 
-from cockpit.health.alert import Alert
-from cockpit.ingest.records import PointBuffer, RunEvent
+from cockpit.model.alert import Alert
+from cockpit.model.records import PointBuffer, RunEvent
 from cockpit.store.db import connect
 
 log = logging.getLogger(__name__)

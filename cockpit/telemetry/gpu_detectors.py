@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cockpit.health.alert import Alert
+from cockpit.model.alert import Alert
 from cockpit.telemetry.clock_reasons import POWER_CAP_REASONS, THERMAL_OR_HW_REASONS, reason_set
 from cockpit.telemetry.host import HostSnapshot
 from cockpit.telemetry.rows import GpuEvent, GpuProcessRow, GpuSample, TelemetryBatch

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from cockpit.health.alert import Alert
+from cockpit.model.alert import Alert
 from cockpit.telemetry.attribution import RunRef, pins_from_process_json
 from cockpit.telemetry.gpu_detectors import GpuHealthMonitor
 from cockpit.telemetry.pipeline import TelemetryPipeline

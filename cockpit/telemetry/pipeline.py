@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from cockpit.health.alert import Alert
+from cockpit.model.alert import Alert
 from cockpit.telemetry.attribution import RunAttributor, RunRef
 from cockpit.telemetry.gpu_detectors import GpuHealthMonitor
 from cockpit.telemetry.host import HostSampler, HostSnapshot

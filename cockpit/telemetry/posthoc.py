@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cockpit.health.alert import Alert
+from cockpit.model.alert import Alert
 from cockpit.telemetry.attribution import pins_from_process_json
 from cockpit.telemetry.gpu_detectors import GpuHealthMonitor, GpuThresholds
 from cockpit.telemetry.recording import find_recording

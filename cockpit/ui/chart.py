@@ -23,7 +23,7 @@ from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtGui import QColor, QPaintEvent
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from cockpit.ingest.keys import canonical_key
+from cockpit.model.keys import canonical_key
 from cockpit.ui import theme
 from cockpit.ui.chart_items import CurveBundle, GridLines, Trace, cosmetic_pen
 from cockpit.ui.live_cache import AlertRow, LiveSeriesCache

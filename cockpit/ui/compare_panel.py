@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cockpit.ingest.keys import canonical_key
+from cockpit.model.keys import canonical_key
 from cockpit.ui import theme
 from cockpit.ui.lazy_plot import LazyPlotHost
 from cockpit.ui.live_cache import RunInfo

@@ -23,7 +23,7 @@ from typing import Any
 import duckdb
 import numpy as np
 
-from cockpit.ingest.keys import canonical_key
+from cockpit.model.keys import canonical_key
 from cockpit.ui.series import SeriesBuffer
 
 log = logging.getLogger(__name__)

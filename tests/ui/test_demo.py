@@ -72,7 +72,7 @@ def test_replayer_writes_lines_with_fresh_times_and_keeps_nan_tokens(
 @pytest.mark.slow
 def test_the_live_engine_catches_the_replayed_run_going_bad(samples: Path, tmp_path: Path) -> None:
     from cockpit.cli.ingest_cmds import make_health
-    from cockpit.ingest.engine import IngestEngine
+    from cockpit.monitor.engine import IngestEngine
     from cockpit.store.writer import StoreWriter
 
     plan = prepare(samples, workdir=tmp_path / "work")

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
 
 from cockpit.ui import app as ui_app
-from cockpit.ui.backend import Backend, BackendOptions
+from cockpit.monitor.backend import Backend, BackendOptions
 
 FIRST_WINDOW = textwrap.dedent("""
     import sys, tempfile

@@ -1,7 +1,7 @@
 """What the desktop app drives: the store writer, the ingest engine with its health monitor,
 a GPU telemetry source and a housekeeping thread. Qt-free.
 
-A thin adapter over the core (cockpit.store.writer, cockpit.ingest.engine,
+A thin adapter over the core (cockpit.store.writer, cockpit.monitor.engine,
 cockpit.health.monitor, cockpit.telemetry.*) so the window only knows `cursor()`,
 `add_root()`, `ingest_rate()` and `close()`; the same wiring as `cockpit watch`.
 """
@@ -63,7 +63,7 @@ class Backend:
         if self.started or self._closed:
             return
         self.started = True
-        from cockpit.ingest.engine import IngestEngine, IngestError
+        from cockpit.monitor.engine import IngestEngine, IngestError
 
         roots = []
         for root in self.options.roots:

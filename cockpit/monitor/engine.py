@@ -20,12 +20,12 @@ from typing import Any, Protocol
 
 import duckdb
 
-from cockpit.health.alert import Alert
-from cockpit.ingest.discovery import RunSpec, SourceSpec, discover
+from cockpit.model.alert import Alert
+from cockpit.monitor.discovery import RunSpec, SourceSpec, discover
 from cockpit.ingest.follower import HEAD, FileFollower, FollowerState, head_signature
 from cockpit.ingest.formats import make_reader, priority
-from cockpit.ingest.keys import canonical_key
-from cockpit.ingest.records import PointBuffer, ReadResult, RunEvent
+from cockpit.model.keys import canonical_key
+from cockpit.model.records import PointBuffer, ReadResult, RunEvent
 from cockpit.store.writer import IngestBatch, RunRow, StoreWriter
 
 log = logging.getLogger(__name__)
