@@ -7,10 +7,11 @@ import duckdb
 import pytest
 
 from cockpit.model.alert import Alert
+from cockpit.model.batch import IngestBatch, RunRow
 from cockpit.model.records import PointBuffer
 from cockpit.store.db import StoreError, connect, migrate, schema_version
 from cockpit.store.schema import MIGRATIONS, SCHEMA_VERSION
-from cockpit.store.writer import IngestBatch, RunRow, StoreWriter
+from cockpit.store.writer import StoreWriter
 
 
 def batch(run_id: str, n: int, start: int = 0, offset: int = 0) -> IngestBatch:

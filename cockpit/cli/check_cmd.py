@@ -52,7 +52,7 @@ def _seconds(text: str) -> float:
 
 def run(args: argparse.Namespace) -> int:
     from cockpit.health.config import health_config
-    from cockpit.health.posthoc import check_paths
+    from cockpit.monitor.check import check_paths
     from cockpit.monitor.engine import IngestError
 
     for path in args.paths:

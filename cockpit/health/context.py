@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from cockpit.model.alert import Alert
 from cockpit.health.config import HealthConfig
+from cockpit.model.alert import Alert
 
 
 def fmt(value: float | None) -> str:

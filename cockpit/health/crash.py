@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 
-from cockpit.model.alert import Alert
 from cockpit.health.context import RunContext, at_step
+from cockpit.model.alert import Alert
 from cockpit.model.records import RunEvent
 
 DETECTOR = "crash"

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import math
 
-from cockpit.model.alert import Alert
 from cockpit.health.context import RunContext, at_step, fmt
 from cockpit.health.rolling import RollingMedian
+from cockpit.model.alert import Alert
 
 MAD_TO_SIGMA = 1.4826
 

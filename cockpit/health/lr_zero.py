@@ -12,8 +12,8 @@ from __future__ import annotations
 import math
 from collections import deque
 
-from cockpit.model.alert import Alert
 from cockpit.health.context import RunContext, at_step, fmt
+from cockpit.model.alert import Alert
 
 DETECTOR = "lr_zero"
 

@@ -11,7 +11,6 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from cockpit.model.alert import Alert
 from cockpit.health.config import HealthConfig
 from cockpit.health.context import RunContext
 from cockpit.health.crash import CrashDetector
@@ -22,6 +21,7 @@ from cockpit.health.nan import NanDetector
 from cockpit.health.progress import NoLearningDetector, PlateauDetector
 from cockpit.health.stall import StallDetector
 from cockpit.health.throughput import ThroughputDropDetector
+from cockpit.model.alert import Alert
 from cockpit.model.keys import canonical_key
 from cockpit.model.records import RunEvent
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import math
 
-from cockpit.model.alert import Alert
 from cockpit.health.context import RunContext, at_step, fmt
+from cockpit.model.alert import Alert
 
 DETECTOR = "nan"
 

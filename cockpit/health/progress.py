@@ -10,9 +10,9 @@ from __future__ import annotations
 import math
 from collections import deque
 
-from cockpit.model.alert import Alert
 from cockpit.health.context import RunContext, at_step, fmt
 from cockpit.health.rolling import median_of
+from cockpit.model.alert import Alert
 
 
 class NoLearningDetector:

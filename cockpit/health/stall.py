@@ -8,9 +8,9 @@ stall that ended. A finished or crashed run is never stalled.
 
 from __future__ import annotations
 
-from cockpit.model.alert import Alert
 from cockpit.health.context import RunContext, at_step
 from cockpit.health.rolling import RollingMedian
+from cockpit.model.alert import Alert
 
 DETECTOR = "stall"
 

@@ -16,7 +16,8 @@ import math
 from datetime import datetime
 from typing import Any
 
-from cockpit.model.records import ReadResult, StreamReader
+from cockpit.ingest.reader import StreamReader
+from cockpit.model.records import ReadResult
 
 # A longer line is not a metric row (a binary file, a runaway writer): counted bad, skipped.
 MAX_LINE_BYTES = 1 << 20

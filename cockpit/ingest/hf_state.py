@@ -18,7 +18,8 @@ import json
 import math
 from typing import Any
 
-from cockpit.model.records import ReadResult, RunEvent, StreamReader
+from cockpit.ingest.reader import StreamReader
+from cockpit.model.records import ReadResult, RunEvent
 
 MAX_DOCUMENT_BYTES = 512 << 20  # no trainer_state.json comes near this; bounds `pending`
 

@@ -19,8 +19,9 @@ from typing import Any
 import numpy as np
 import orjson
 
+from cockpit.ingest.reader import StreamReader
 from cockpit.model.keys import STEP_KEYS, TIME_KEYS
-from cockpit.model.records import ReadResult, StreamReader
+from cockpit.model.records import ReadResult
 
 MAX_LINE = 4 * 1024 * 1024  # a line longer than this is not a metrics record
 

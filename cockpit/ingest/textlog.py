@@ -14,7 +14,8 @@ import re
 from typing import Any
 
 from cockpit.ingest import textlog_patterns as pat
-from cockpit.model.records import ReadResult, RunEvent, StreamReader
+from cockpit.ingest.reader import StreamReader
+from cockpit.model.records import ReadResult, RunEvent
 
 MAX_LINE = 1024 * 1024  # bytes; a longer line is not a log line (binary junk, a dumped tensor)
 _KEY_CACHE_LIMIT = 4096

@@ -19,7 +19,8 @@ from typing import Any
 
 from crc32c import crc32c
 
-from cockpit.model.records import PointBuffer, ReadResult, StreamReader
+from cockpit.ingest.reader import StreamReader
+from cockpit.model.records import PointBuffer, ReadResult
 
 # TFRecord: uint64 length, uint32 masked crc32c(length), data, uint32 masked crc32c(data).
 _HEADER = struct.Struct("<QI")

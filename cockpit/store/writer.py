@@ -14,7 +14,6 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,42 +21,12 @@ import duckdb
 import numpy as np
 
 from cockpit.model.alert import Alert
-from cockpit.model.records import PointBuffer, RunEvent
+from cockpit.model.batch import IngestBatch, RunRow
 from cockpit.store.db import connect
 
 log = logging.getLogger(__name__)
 
 MAX_GROUP_POINTS = 2_000_000  # points per transaction before committing
-
-
-@dataclass(slots=True)
-class RunRow:
-    run_id: str
-    name: str
-    path: str
-    root: str
-
-
-@dataclass(slots=True)
-class IngestBatch:
-    """What one poll of one file produced, with the offset to store beside it."""
-
-    run: RunRow
-    source: str  # file path relative to the run folder, recorded in metrics.source
-    source_path: str  # absolute path: the key of the `sources` table
-    format: str
-    points: PointBuffer
-    events: list[RunEvent] = field(default_factory=list)
-    params: dict[str, Any] = field(default_factory=dict)
-    dev: int = 0
-    inode: int = 0
-    offset: int = 0
-    head_sig: str = ""
-    reader_state: dict[str, Any] | None = None
-    # (canonical, key, format) ownership changes and (key, [sources]) points to delete first.
-    series: list[tuple[str, str, str]] = field(default_factory=list)
-    deletes: list[tuple[str, list[str]]] = field(default_factory=list)
-    status: tuple[str, str | None] | None = None  # (status, reason) to set on the run
 
 
 class StoreWriter:

@@ -23,8 +23,8 @@ from PySide6.QtCore import (
 )
 from PySide6.QtWidgets import QApplication
 
-from cockpit.ui import theme
 from cockpit.monitor.backend import Backend, BackendOptions
+from cockpit.ui import theme
 from cockpit.ui.live_cache import LiveSeriesCache
 from cockpit.ui.main_window import LAYOUT_VERSION, MainWindow
 from cockpit.ui.settings import AppSettings, open_settings

@@ -49,7 +49,7 @@ from cockpit.ui.eval_slices import (
     SliceTableModel,
     slice_proxy,
 )
-from cockpit.ui.eval_text import plain_tooltip
+from cockpit.ui.eval_text import display_name, plain_tooltip
 from cockpit.ui.triage_panel import TriagePanel
 
 SLICES_PAGE, SAMPLES_PAGE, DIFF_PAGE, TRIAGE_PAGE = range(4)
@@ -150,8 +150,6 @@ class EvalTab(QWidget):
         self._sort_order = Qt.SortOrder.AscendingOrder
 
     def show_summary(self, run: Any, summary: Any) -> None:
-        from cockpit.ui.evals_panel import display_name
-
         name, model = display_name(run.name, run.model)
         parts = [name] + ([model] if model else [])
         if run.task and run.task not in run.name:

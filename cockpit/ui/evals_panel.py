@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from cockpit.ui import theme
-from cockpit.ui.eval_text import plain_tooltip
+from cockpit.ui.eval_text import display_name, plain_tooltip
 from cockpit.ui.eval_worker import SerialWorker
 
 EVAL_SUFFIXES = (".eval", ".json", ".jsonl", ".ndjson", ".csv", ".tsv", ".parquet", ".zip")
@@ -519,13 +519,6 @@ class EvalsPanel(QWidget):
         if self.tab is not None:
             self.tab.triage.wait(5.0)
         self.worker.close()
-
-
-def display_name(name: str, model: str | None) -> tuple[str, str]:
-    """(task, model) for showing an eval: loaders often name it `task:model`."""
-    if model and name.endswith(f":{model}"):
-        return name[: -len(model) - 1], model
-    return name, model or ""
 
 
 def _label(name: str, model: str | None, n: int) -> str:

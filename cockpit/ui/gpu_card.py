@@ -9,7 +9,7 @@ import numpy as np
 import pyqtgraph as pg
 
 from cockpit.ui import theme
-from cockpit.ui.gpu_panel import GIB, SPARKS
+from cockpit.ui.gpu_fields import GIB, SPARKS
 from cockpit.ui.live_cache import GpuTrace
 
 theme.pyqtgraph_defaults()

@@ -23,21 +23,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cockpit.ui.gpu_fields import GIB
 from cockpit.ui.live_cache import GpuTrace, ProcessRow
 
 if TYPE_CHECKING:
     from cockpit.ui.gpu_card import GpuCard
 
-GIB = 1024**3
-# (field, title, unit, fixed y max or None)
-SPARKS = (
-    ("util_gpu", "Util", "%", 100.0),
-    ("sm_active", "SM active", "%", 100.0),
-    ("tensor_active", "Tensor active", "%", 100.0),
-    ("mem_used", "Memory", "GiB", None),
-    ("power_w", "Power", "W", None),
-    ("temp_c", "Temp", "°C", None),
-)
 PROC_COLUMNS = ("GPU", "PID", "Process", "Memory", "SM %", "Run")
 
 

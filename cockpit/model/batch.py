@@ -1,0 +1,38 @@
+"""What the engine hands the writer: one file's points with the offset to commit beside them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from cockpit.model.records import PointBuffer, RunEvent
+
+
+@dataclass(slots=True)
+class RunRow:
+    run_id: str
+    name: str
+    path: str
+    root: str
+
+
+@dataclass(slots=True)
+class IngestBatch:
+    """What one poll of one file produced, with the offset to store beside it."""
+
+    run: RunRow
+    source: str  # file path relative to the run folder, recorded in metrics.source
+    source_path: str  # absolute path: the key of the `sources` table
+    format: str
+    points: PointBuffer
+    events: list[RunEvent] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+    dev: int = 0
+    inode: int = 0
+    offset: int = 0
+    head_sig: str = ""
+    reader_state: dict[str, Any] | None = None
+    # (canonical, key, format) ownership changes and (key, [sources]) points to delete first.
+    series: list[tuple[str, str, str]] = field(default_factory=list)
+    deletes: list[tuple[str, list[str]]] = field(default_factory=list)
+    status: tuple[str, str | None] | None = None  # (status, reason) to set on the run
