@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from cockpit.model.alert import Alert
 from cockpit.health.config import HealthConfig
 from cockpit.health.monitor import HealthMonitor
 from cockpit.health.synthetic import make_run, schedule
+from cockpit.model.alert import Alert
 
 
 def feed(series: dict[str, Any], *, config: HealthConfig | None = None,

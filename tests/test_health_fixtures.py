@@ -14,9 +14,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from cockpit.model.alert import Alert
 from cockpit.health.monitor import HealthMonitor
 from cockpit.health.posthoc import check_stored_run, stored_run
+from cockpit.model.alert import Alert
 from cockpit.model.records import RunEvent
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -12,8 +12,8 @@ from types import ModuleType
 
 import pytest
 
-from cockpit.model.alert import Alert
 from cockpit.health.synthetic import FAULTY, HEALTHY, Label, make_run
+from cockpit.model.alert import Alert
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "eval_detectors.py"
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from cockpit.ingest import textlog
-from cockpit.model.records import ReadResult, RunEvent
 from cockpit.ingest.textlog import MAX_LINE, TextLogReader
+from cockpit.model.records import ReadResult, RunEvent
 from tests.conftest import H100, PUBLIC
 
 MODDED = {  # folder -> final step, as the fixtures' README documents it

@@ -5,18 +5,20 @@ offset it reports is the end of the last complete record, so storing it together
 points (in one transaction) makes a restart resume with no duplicates and no gaps.
 
 Like `tail -F` it keeps the file open: when the path is rotated (renamed away and
-recreated) the rest of the old file is drained through the open handle first.
+recreated) the rest of the old file is drained through the open handle first. Bytes come
+through a byte source (cockpit.sources), so the same follower tails local and remote files.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
-from pathlib import Path
-from typing import IO, Any
+from pathlib import PurePath
+from typing import Any
 
-from cockpit.model.records import ReadResult, StreamReader
+from cockpit.ingest.reader import StreamReader
+from cockpit.model.records import ReadResult
+from cockpit.sources import LOCAL, ByteSource, OpenFile
 
 CHUNK = 16 * 1024 * 1024  # bytes read per poll; a large backlog is read over several polls
 HEAD = 1024  # bytes fingerprinted to recognise a file replaced by other content
@@ -50,14 +52,16 @@ def _merge(into: ReadResult, other: ReadResult) -> None:
 
 
 class FileFollower:
-    def __init__(self, path: Path, reader: StreamReader, state: FollowerState | None = None) -> None:
+    def __init__(self, path: PurePath, reader: StreamReader, state: FollowerState | None = None,
+                 source: ByteSource = LOCAL) -> None:
         self.path = path
+        self.source = source
         self.reader = reader
         self.state = state or FollowerState()
         self.gone = False
         self.rewrites = 0
         self.more = False  # the last poll stopped at CHUNK: poll again soon
-        self._fh: IO[bytes] | None = None
+        self._fh: OpenFile | None = None
         # Where the next read starts: the committed offset plus what the reader holds pending.
         self._pos = self.state.offset
         self._seen: tuple[int, int, int] = (-1, -1, -1)  # (inode, size, mtime_ns)
@@ -77,9 +81,8 @@ class FileFollower:
             self._fh.close()
             self._fh = None
 
-    def _read_more(self, fh: IO[bytes]) -> ReadResult:
-        fh.seek(self._pos)
-        data = fh.read(CHUNK)
+    def _read_more(self, fh: OpenFile) -> ReadResult:
+        data = fh.read(self._pos, CHUNK)
         self.more = len(data) >= CHUNK
         result = self.reader.feed(data)
         self._pos += len(data)
@@ -95,19 +98,19 @@ class FileFollower:
     def poll(self, final: bool = False) -> ReadResult | None:
         """Read what is new; None when nothing changed. `final`: the file is complete (import)."""
         try:
-            st = os.stat(self.path)
+            st = self.source.stat(self.path)
         except FileNotFoundError:
             self.gone = True  # a deleted file keeps its history; nothing more to read
             return None
         self.gone = False
-        seen = (st.st_ino, st.st_size, st.st_mtime_ns)
+        seen = (st.inode, st.size, st.mtime_ns)
         if seen == self._seen and not self.more and not final:
             return None
         self._seen = seen
         result = ReadResult()
         s = self.state
 
-        if self._fh is not None and os.fstat(self._fh.fileno()).st_ino != st.st_ino:
+        if self._fh is not None and self._fh.stat().inode != st.inode:
             if not self.reader.whole_file:  # rotated: drain the old file first
                 _merge(result, self._read_more(self._fh))
                 self.reader.pending = b""  # an unfinished last line of a rotated file stays so
@@ -116,35 +119,32 @@ class FileFollower:
             self.close()
         if self._fh is None:
             try:
-                self._fh = open(self.path, "rb")  # noqa: SIM115 - kept open to drain on rotation
+                self._fh = self.source.open(self.path)  # kept open to drain on rotation
             except OSError:
                 return None
         fh = self._fh
-        fst = os.fstat(fh.fileno())
+        fst = fh.stat()
 
         if self.reader.whole_file:
-            if (fst.st_ino, fst.st_size) == (s.inode, s.offset) and s.head_sig == str(fst.st_mtime_ns):
+            if (fst.inode, fst.size) == (s.inode, s.offset) and s.head_sig == str(fst.mtime_ns):
                 return None
             self.reader.on_rewrite()
-            fh.seek(0)
-            data = fh.read()
+            data = fh.read(0)
             _merge(result, self.reader.feed(data))
             if final:
                 _merge(result, self.reader.finish())
             s.offset = self._pos = len(data)
-            s.head_sig = str(fst.st_mtime_ns)  # whole files are recognised by mtime instead
+            s.head_sig = str(fst.mtime_ns)  # whole files are recognised by mtime instead
         else:
             if s.offset or s.head_sig:
                 n = _sig_length(s.head_sig)
-                fh.seek(0)
-                if fst.st_size < s.offset or head_signature(fh.read(n)) != s.head_sig:
+                if fst.size < s.offset or head_signature(fh.read(0, n)) != s.head_sig:
                     self._restart()  # truncated, or replaced by other content
             _merge(result, self._read_more(fh))
             if final and not self.more:
                 _merge(result, self.reader.finish())
             if _sig_length(s.head_sig) < min(HEAD, s.offset):
-                fh.seek(0)
-                s.head_sig = head_signature(fh.read(min(HEAD, s.offset)))
-        s.dev, s.inode = fst.st_dev, fst.st_ino
+                s.head_sig = head_signature(fh.read(0, min(HEAD, s.offset)))
+        s.dev, s.inode = fst.dev, fst.inode
         s.reader_state = self.reader.state()
         return result

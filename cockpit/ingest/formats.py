@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import importlib
 import re
-from pathlib import Path
+from pathlib import PurePath
 from typing import Any
 
-from cockpit.model.records import StreamReader
+from cockpit.ingest.reader import StreamReader
+from cockpit.sources import LOCAL, ByteSource
 
 # format -> (module, reader class, priority: higher wins)
 FORMATS: dict[str, tuple[str, str, int]] = {
@@ -42,15 +43,7 @@ def make_reader(fmt: str, **kwargs: Any) -> StreamReader:
     return reader
 
 
-def _head(path: Path, n: int = SNIFF_BYTES) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            return f.read(n)
-    except OSError:
-        return b""
-
-
-def detect_format(path: Path) -> str | None:
+def detect_format(path: PurePath, source: ByteSource = LOCAL) -> str | None:
     """The format of a metric log, or None (not a log, or too early to tell: ask again later)."""
     name = path.name
     if name in TELEMETRY_FILES or _ROTATED.search(name) and not name.startswith("events.out"):
@@ -65,13 +58,13 @@ def detect_format(path: Path) -> str | None:
             return None  # lm-eval's per-sample log: an eval, not a training run
         from cockpit.ingest.jsonl import looks_like_jsonl_metrics
 
-        return "jsonl" if looks_like_jsonl_metrics(_head(path, 64 * 1024)) else None
+        return "jsonl" if looks_like_jsonl_metrics(source.read_head(path, 64 * 1024)) else None
     if lower.endswith(".csv"):
         from cockpit.ingest.csvlog import looks_like_metrics_csv
 
-        return "csv" if looks_like_metrics_csv(_head(path, 64 * 1024)) else None
+        return "csv" if looks_like_metrics_csv(source.read_head(path, 64 * 1024)) else None
     if lower.endswith(TEXT_SUFFIXES):
-        return "text" if _text_has_metrics(_head(path)) else None
+        return "text" if _text_has_metrics(source.read_head(path, SNIFF_BYTES)) else None
     return None
 
 

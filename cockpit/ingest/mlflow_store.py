@@ -9,12 +9,13 @@ line parser, enough for the flat mapping MLflow writes, so the core does not nee
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
+from pathlib import PurePath
 from typing import Any
 
-from cockpit.model.records import ReadResult, StreamReader
+from cockpit.ingest.reader import StreamReader
+from cockpit.model.records import ReadResult
+from cockpit.sources import LOCAL, ByteSource
 
 MAX_LINE_BYTES = 64 * 1024  # MLflow writes lines of a few dozen bytes
 MAX_VALUE_BYTES = 1 << 20  # a param or tag file read for the run's metadata
@@ -86,65 +87,65 @@ def parse_meta_yaml(text: str) -> dict[str, str]:
     return {k: _scalar(v) for k, v in raw.items()}
 
 
-def _read_meta(path: Path) -> dict[str, str]:
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_META_BYTES)
-    except OSError:
-        return {}
-    return parse_meta_yaml(data.decode("utf-8", "replace"))
+def _read_meta(path: PurePath, source: ByteSource = LOCAL) -> dict[str, str]:
+    data = source.read_head(path, MAX_META_BYTES)
+    return parse_meta_yaml(data.decode("utf-8", "replace")) if data else {}
 
 
 # -- run folders --------------------------------------------------------------------------
 
 
-def is_mlflow_run_dir(path: Path) -> bool:
+def is_mlflow_run_dir(path: PurePath, source: ByteSource = LOCAL) -> bool:
     """A run folder: meta.yaml naming a run id (experiments and logged models have none)."""
     meta = path / "meta.yaml"
-    if not meta.is_file():
+    if not source.is_file(meta):
         return False
-    fields = _read_meta(meta)
+    fields = _read_meta(meta, source)
     return bool(fields.get("run_id") or fields.get("run_uuid"))
 
 
-def _files_under(folder: Path) -> list[tuple[Path, str]]:
+def _files_under(folder: PurePath, source: ByteSource = LOCAL) -> list[tuple[PurePath, str]]:
     """Every file below `folder` with its path relative to it, `/`-separated (the key)."""
-    found: list[tuple[Path, str]] = []
-    for dirpath, dirnames, filenames in os.walk(folder):
+    found: list[tuple[PurePath, str]] = []
+    for here, dirnames, filenames in source.walk(folder):
         dirnames.sort()
-        here = Path(dirpath)
         for name in sorted(filenames):
             file = here / name
-            if file.is_file():
+            if source.is_file(file):
                 found.append((file, file.relative_to(folder).as_posix()))
     return found
 
 
-def mlflow_metric_files(run_dir: Path) -> list[tuple[Path, str]]:
+def mlflow_metric_files(run_dir: PurePath, source: ByteSource = LOCAL) -> list[tuple[PurePath, str]]:
     """(file, metric key) for each metric of a run; `metrics/train/loss` is `train/loss`."""
-    return _files_under(run_dir / "metrics")
+    return _files_under(run_dir / "metrics", source)
 
 
-def _read_value(path: Path) -> str | None:
+def _read_value(path: PurePath, source: ByteSource) -> str | None:
     try:
-        with open(path, "rb") as f:
-            return f.read(MAX_VALUE_BYTES).decode("utf-8", "replace")
+        fh = source.open(path)
     except OSError:
         return None
+    try:
+        return fh.read(0, MAX_VALUE_BYTES).decode("utf-8", "replace")
+    except OSError:
+        return None
+    finally:
+        fh.close()
 
 
-def read_mlflow_run_meta(run_dir: Path) -> dict[str, str]:
+def read_mlflow_run_meta(run_dir: PurePath, source: ByteSource = LOCAL) -> dict[str, str]:
     """Params (`param.<key>`), tags (`tag.<key>`), `run_name`, `status` and a few meta fields.
 
     `status` is RUNNING, SCHEDULED, FINISHED, FAILED or KILLED; other meta fields, where
     meta.yaml has them: run_id, experiment_id, start_time and end_time (unix milliseconds),
     lifecycle_stage (`deleted` for a run in the trash).
     """
-    meta = _read_meta(run_dir / "meta.yaml")
+    meta = _read_meta(run_dir / "meta.yaml", source)
     out: dict[str, str] = {}
     for folder, prefix in (("params", "param."), ("tags", "tag.")):
-        for file, key in _files_under(run_dir / folder):
-            value = _read_value(file)
+        for file, key in _files_under(run_dir / folder, source):
+            value = _read_value(file, source)
             if value is not None:
                 out[prefix + key] = value
     run_name = out.get("tag.mlflow.runName") or meta.get("run_name")

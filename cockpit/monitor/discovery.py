@@ -9,12 +9,12 @@ appear later are picked up live.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from cockpit.ingest.formats import detect_format
+from cockpit.sources import LOCAL, ByteSource
 
 SKIP_DIRS = frozenset({".git", ".venv", "venv", "__pycache__", "node_modules", ".ipynb_checkpoints",
                        "wandb", "checkpoints", ".cache"})
@@ -44,48 +44,55 @@ class RunSpec:
     root: Path
     sources: list[SourceSpec] = field(default_factory=list)
     mlflow: bool = False
+    source: ByteSource = LOCAL  # where the run's files are read from
 
 
-def run_id_for(path: Path) -> str:
+def run_id_for(path: PurePath, source: ByteSource = LOCAL) -> str:
     """Stable id of a run folder: the same folder is the same run across imports."""
-    return hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:16]
+    where = str(Path(path).resolve()) if source is LOCAL else f"{source.name}{path}"
+    return hashlib.sha1(where.encode()).hexdigest()[:16]
 
 
-def _run_name(run_dir: Path, root: Path) -> str:
+def _run_name(run_dir: Path, root: Path, source: ByteSource = LOCAL) -> str:
     try:
-        rel = run_dir.resolve().relative_to(root.resolve())
+        if source is LOCAL:
+            rel = run_dir.resolve().relative_to(root.resolve())
+        else:
+            rel = run_dir.relative_to(root)
     except ValueError:
         return run_dir.name
     return run_dir.name if str(rel) == "." else rel.as_posix()
 
 
-def _mlflow_run(run_dir: Path, root: Path) -> RunSpec | None:
+def _mlflow_run(run_dir: Path, root: Path, source: ByteSource) -> RunSpec | None:
     from cockpit.ingest.mlflow_store import is_mlflow_run_dir, mlflow_metric_files
 
-    if not is_mlflow_run_dir(run_dir):
+    if not is_mlflow_run_dir(run_dir, source):
         return None
-    spec = RunSpec(run_id_for(run_dir), _run_name(run_dir, root), run_dir, root, mlflow=True)
-    for file, key in mlflow_metric_files(run_dir):
-        spec.sources.append(SourceSpec(file, "mlflow", key))
+    spec = RunSpec(run_id_for(run_dir, source), _run_name(run_dir, root, source), run_dir, root,
+                   mlflow=True, source=source)
+    for file, key in mlflow_metric_files(run_dir, source):
+        spec.sources.append(SourceSpec(Path(file), "mlflow", key))
     return spec
 
 
-def discover(root: Path) -> list[RunSpec]:
-    """Every run under `root` (a folder, or a single log file whose folder is the run)."""
+def discover(root: Path, source: ByteSource = LOCAL) -> list[RunSpec]:
+    """Every run under `root` (a folder, or a single log file whose folder is the run),
+    listed and sniffed through `source`."""
     root = Path(root)
-    if root.is_file():
-        fmt = detect_format(root)
+    if source.is_file(root):
+        fmt = detect_format(root, source)
         if fmt is None:
             return []
         run_dir = root.parent
-        return [RunSpec(run_id_for(run_dir), run_dir.name, run_dir, run_dir,
-                        [SourceSpec(root, fmt)])]
+        return [RunSpec(run_id_for(run_dir, source), run_dir.name, run_dir, run_dir,
+                        [SourceSpec(root, fmt)], source=source)]
     runs: list[RunSpec] = []
-    for dirpath, dirnames, filenames in os.walk(root):
+    for dirpath, dirnames, filenames in source.walk(root):
         here = Path(dirpath)
         dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith("."))
         if "meta.yaml" in filenames and "metrics" in dirnames:
-            mlflow = _mlflow_run(here, root)
+            mlflow = _mlflow_run(here, root, source)
             if mlflow is not None:
                 runs.append(mlflow)
                 dirnames[:] = []
@@ -96,14 +103,15 @@ def discover(root: Path) -> list[RunSpec]:
             # HF Trainer keeps trainer_state.json in checkpoint-N/: follow the newest one.
             newest = max(checkpoints, key=lambda d: int(d.split("-")[1]))
             state = here / newest / "trainer_state.json"
-            if state.exists():
+            if source.is_file(state):
                 sources.append(SourceSpec(state, "hf_state",
                                           identity=str(here / "checkpoint-*" / "trainer_state.json")))
         dirnames[:] = [d for d in dirnames if not _CHECKPOINT.fullmatch(d)]
         for filename in sorted(filenames):
-            fmt = detect_format(here / filename)
+            fmt = detect_format(here / filename, source)
             if fmt is not None:
                 sources.append(SourceSpec(here / filename, fmt))
         if sources:
-            runs.append(RunSpec(run_id_for(here), _run_name(here, root), here, root, sources))
+            runs.append(RunSpec(run_id_for(here, source), _run_name(here, root, source), here, root,
+                                sources, source=source))
     return runs

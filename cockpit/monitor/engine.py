@@ -20,13 +20,14 @@ from typing import Any, Protocol
 
 import duckdb
 
-from cockpit.model.alert import Alert
-from cockpit.monitor.discovery import RunSpec, SourceSpec, discover
 from cockpit.ingest.follower import HEAD, FileFollower, FollowerState, head_signature
 from cockpit.ingest.formats import make_reader, priority
+from cockpit.model.alert import Alert
+from cockpit.model.batch import IngestBatch, RunRow
 from cockpit.model.keys import canonical_key
 from cockpit.model.records import PointBuffer, ReadResult, RunEvent
-from cockpit.store.writer import IngestBatch, RunRow, StoreWriter
+from cockpit.monitor.discovery import RunSpec, SourceSpec, discover
+from cockpit.store.writer import StoreWriter
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +162,8 @@ class IngestEngine:
                 continue
             kwargs: dict[str, Any] = {"key": src.key} if src.fmt_needs_key() else {}
             reader = make_reader(src.format, **kwargs)
-            follower = FileFollower(src.path, reader, self._stored_state(src.identity))
+            follower = FileFollower(src.path, reader, self._stored_state(src.identity),
+                                    source=spec.source)
             rel = _relative(src.path, spec.path) if not src.key else f"metrics/{src.key}"
             run.sources[src.identity] = _Source(src, follower, rel, src.format, priority(src.format))
         # Read the richest formats first so they claim their series before poorer copies.

@@ -16,8 +16,8 @@ from PySide6.QtCore import QEvent
 from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
 
-from cockpit.ui import app as ui_app
 from cockpit.monitor.backend import Backend, BackendOptions
+from cockpit.ui import app as ui_app
 
 FIRST_WINDOW = textwrap.dedent("""
     import sys, tempfile
