@@ -19,7 +19,10 @@ $(STAMP): pyproject.toml $(BIN)/python
 run: $(STAMP)
 	$(BIN)/cockpit demo
 
+# Debian packages the tests use (real sshd, Prometheus, Xvfb, ...): packaging/apt/*.txt,
+# installed when root; a quick dpkg check when they are already there.
 test: $(STAMP)
+	bash scripts/apt_install.sh $(wildcard packaging/apt/*.txt)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
 
 lint: $(STAMP)

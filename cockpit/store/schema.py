@@ -68,6 +68,18 @@ MIGRATIONS: list[list[str]] = [
             tensor_active_max DOUBLE, dram_active_min DOUBLE, dram_active_max DOUBLE)""",
         "ALTER TABLE gpu_processes ADD COLUMN resolution VARCHAR",
     ],
+    # v4: the run lifecycle's end and cost (SPEC §3 "coming"), and TensorBoard-style
+    # histograms of weights and gradients (one row per key and step, TF's HistogramProto).
+    [
+        "ALTER TABLE runs ADD COLUMN ended_at DOUBLE",
+        "ALTER TABLE runs ADD COLUMN host VARCHAR",
+        "ALTER TABLE runs ADD COLUMN gpu_hours DOUBLE",
+        "ALTER TABLE runs ADD COLUMN wasted_gpu_hours DOUBLE",
+        """CREATE TABLE histograms(
+            run_id VARCHAR, key VARCHAR, step BIGINT, ts DOUBLE, min DOUBLE, max DOUBLE,
+            num DOUBLE, sum DOUBLE, sum_squares DOUBLE, bucket_limits DOUBLE[],
+            bucket_counts DOUBLE[], source VARCHAR)""",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
