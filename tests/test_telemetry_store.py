@@ -91,7 +91,7 @@ def test_replayed_rows_land_in_duckdb_with_spec_columns(tmp_path: Path) -> None:
 
 
 def test_rollup_keeps_recent_rows_and_min_mean_max_of_old_ones(tmp_path: Path) -> None:
-    assert any("gpu_sample_rollups" in stmt for stmt in MIGRATIONS[-1])
+    assert any("gpu_sample_rollups" in stmt for step in MIGRATIONS for stmt in step)
     con = connect(tmp_path / "h.duckdb")
     con.execute("INSERT INTO gpu_samples (ts, host, gpu, util_gpu, mem_used, clock_event_reasons,"
                 " resolution) SELECT t, 'h', 0, t % 10, 1000 + t, CASE WHEN t % 4 = 0 THEN "
