@@ -80,6 +80,11 @@ MIGRATIONS: list[list[str]] = [
             num DOUBLE, sum DOUBLE, sum_squares DOUBLE, bucket_limits DOUBLE[],
             bucket_counts DOUBLE[], source VARCHAR)""",
     ],
+    # v5: a GPU's holder named by an exporter's labels instead of a PID (a Kubernetes pod, an
+    # HPC job: cockpit.telemetry.workload), so cluster telemetry keeps who held each GPU.
+    [
+        "ALTER TABLE gpu_processes ADD COLUMN job VARCHAR",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

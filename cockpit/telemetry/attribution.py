@@ -27,6 +27,7 @@ class RunRef:
     run_id: str
     name: str
     path: Path
+    host: str | None = None  # where the run executes (a remote run's host), if known
 
 
 def _under(path: str, root: str) -> bool:
@@ -81,7 +82,7 @@ class RunAttributor:
     def attribute_rows(self, rows: Iterable[GpuProcessRow]) -> None:
         """Fill `run_id` of gpu_processes rows in place (rows already attributed are kept)."""
         for row in rows:
-            if row.get("run_id") is None:
+            if row.get("run_id") is None and row.get("pid") is not None:
                 row["run_id"] = self.attribute(int(row["pid"]))
 
     def attribute(self, pid: int) -> str | None:

@@ -7,6 +7,7 @@ detectors all read the same thing. A value a source could not read is None.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +43,7 @@ GPU_PROCESS_COLUMNS: tuple[str, ...] = (
     "sm_util",
     "run_id",
     "name",
+    "job",
 )
 
 # `resolution` of a sample read at its own instant (rollups say "mean_<N>s").
@@ -77,12 +79,15 @@ def new_process_row(
     ts: float,
     host: str,
     gpu: int,
-    pid: int,
+    pid: int | None,
     used_mem: int | None,
     sm_util: float | None,
     name: str | None = None,
     run_id: str | None = None,
+    job: str | None = None,
 ) -> GpuProcessRow:
+    """A gpu_processes row: a process seen by NVML (pid), or a workload named by an
+    exporter's labels (`job`, see cockpit.telemetry.workload; pid None)."""
     return {
         "ts": ts,
         "host": host,
@@ -92,6 +97,7 @@ def new_process_row(
         "sm_util": sm_util,
         "run_id": run_id,
         "name": name,
+        "job": job,
     }
 
 
@@ -111,6 +117,38 @@ class GpuEvent:
 
 
 @dataclass(slots=True)
+class SourceOutage:
+    """A source that stopped answering (`until` None) or answered again (`until` set).
+
+    A state, not silence: a source yields one batch carrying this when an outage starts and
+    one when it ends, so `cockpit gpu`, `watch` and the app can say so. `gap_from`/`gap_to`
+    bound the samples missing around it once the first samples after it arrived.
+    """
+
+    source: str  # "Prometheus at http://host:9090"
+    since: float  # wall time of the first failed query
+    reason: str
+    until: float | None = None
+    gap_from: float | None = None
+    gap_to: float | None = None
+
+    def message(self) -> str:
+        since = clock_text(self.since)
+        if self.until is None:
+            return f"{self.source} unreachable since {since} ({self.reason})"
+        gap = ""
+        if self.gap_from is not None and self.gap_to is not None:
+            gap = (f"; no GPU samples from {clock_text(self.gap_from)} to {clock_text(self.gap_to)} "
+                   "(a gap, not zeros)")
+        took = self.until - self.since
+        return f"{self.source} answers again at {clock_text(self.until)} after {took:.0f} s unreachable{gap}"
+
+
+def clock_text(ts: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(ts))
+
+
+@dataclass(slots=True)
 class TelemetryBatch:
     """What a source yields per tick: samples, and for some GPUs a fresh process list.
 
@@ -124,6 +162,7 @@ class TelemetryBatch:
     processes: list[GpuProcessRow] = field(default_factory=list)
     process_ticks: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
     events: list[GpuEvent] = field(default_factory=list)
+    outages: list[SourceOutage] = field(default_factory=list)
 
     def is_empty(self) -> bool:
-        return not (self.samples or self.process_ticks or self.events)
+        return not (self.samples or self.process_ticks or self.events or self.outages)
