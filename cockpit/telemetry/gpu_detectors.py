@@ -1,8 +1,11 @@
 """GPU detectors: small state machines fed every sample, tied to the run that holds the GPU.
 
 `GpuHealthMonitor.observe(batch)` routes each sample to the detectors of its GPU together with
-the GPU's current holder (the attributed process using the most memory). Thresholds live in
-`GpuThresholds` and are published in docs/detectors.md ("GPU detectors").
+the GPU's current holder: the attributed process using the most memory (NVML), or the workload
+an exporter's labels name (a Kubernetes pod, an HPC job: cluster telemetry has no PIDs).
+Thresholds live in `GpuThresholds` and are published in docs/detectors.md ("GPU detectors").
+Windows stretch to hold at least `min_window_samples` samples of a slowly scraped source, and
+a gap in a GPU's samples restarts its windows: a gap is neither zeros nor continuity.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from cockpit.model.alert import Alert
 from cockpit.telemetry.clock_reasons import POWER_CAP_REASONS, THERMAL_OR_HW_REASONS, reason_set
 from cockpit.telemetry.host import HostSnapshot
 from cockpit.telemetry.rows import GpuEvent, GpuProcessRow, GpuSample, TelemetryBatch
-from cockpit.telemetry.windows import HalvesWindow, MeanWindow
+from cockpit.telemetry.windows import HalvesWindow, MeanWindow, SamplePace
+from cockpit.telemetry.workload import HOST, Workload
 
 GB = 1e9
 
@@ -52,18 +56,53 @@ class GpuThresholds:
     throttle_busy_util_pct: float = 20.0
     throttle_min_share: float = 0.5
     throttle_recover_share: float = 0.2
-    # how long a process list stays valid for the samples after it
+    # how long a process list stays valid for the samples after it (at least 2 sample intervals)
     holder_stale_s: float = 5.0
+    # windows hold at least this many samples (a Prometheus scrape every 15 s stretches them)
+    min_window_samples: int = 4
+    # a pause longer than this many sample intervals (and gap_min_s) is a gap: windows restart
+    gap_intervals: float = 3.0
+    gap_min_s: float = 10.0
 
 
 @dataclass(slots=True)
 class Holder:
-    """The process a detector blames: the attributed process using the most memory."""
+    """Who a detector blames: the attributed process using the most memory, or the workload
+    (pod, HPC job) an exporter's labels name when there is no process list."""
 
-    pid: int
+    pid: int | None
     run_id: str | None
     used_mem: int | None
     others: list[int] = field(default_factory=list)
+    job: str | None = None  # cockpit.telemetry.workload key
+    host: str = ""
+    attribution: dict[str, Any] | None = None  # how the run was matched (labels, host)
+
+    @property
+    def identity(self) -> str | None:
+        """What an alert is about: the run, else a labelled workload; None = nobody's."""
+        if self.run_id is not None:
+            return self.run_id
+        workload = Workload.parse(self.job)
+        return self.job if workload is not None and workload.kind != HOST else None
+
+    @property
+    def who(self) -> str:
+        if self.pid is not None:
+            return f"training PID {self.pid}"
+        workload = Workload.parse(self.job)
+        return f"{workload.describe() if workload else 'a workload'} on {self.host}"
+
+    def evidence(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"pid": self.pid}
+        if self.job is not None:
+            out["job"] = self.job
+            workload = Workload.parse(self.job)
+            if workload is not None and workload.kind != HOST:
+                out["workload"] = workload.evidence()
+        if self.attribution is not None:
+            out["attribution"] = self.attribution
+        return out
 
 
 @dataclass(slots=True)
@@ -98,7 +137,7 @@ class LowGpuUtilDetector:
 
     def update(self, s: GpuSample, ctx: GpuContext) -> Alert | None:
         t = self.t
-        if ctx.holder is None or ctx.holder.run_id is None or ctx.held_since is None:
+        if ctx.holder is None or ctx.holder.identity is None or ctx.held_since is None:
             self.reset()
             return None
         ts, util, sm = s["ts"], s.get("util_gpu"), s.get("sm_active")
@@ -164,9 +203,9 @@ class LowGpuUtilDetector:
         holder = ctx.holder
         assert holder is not None
         kind, advice = self._diagnosis(util_mean, ctx.busiest_cpu)
-        window = f"{t.low_util_window_s:.0f} s"
+        window = f"{self.window.span_s:.0f} s"
         message = (
-            f"GPU {s['gpu']} held by training PID {holder.pid} averaged {_pct(util_mean)} "
+            f"GPU {s['gpu']} held by {holder.who} averaged {_pct(util_mean)} "
             f"utilization and {_pct(sm_mean)} SM activity over {window} (rule: util < "
             f"{t.low_util_pct:.0f}% or SM activity < {t.low_sm_active_pct:.0f}% for {window} "
             f"while the run holds the GPU); {advice}."
@@ -174,11 +213,11 @@ class LowGpuUtilDetector:
         evidence = {
             "gpu": s["gpu"],
             "host": s["host"],
-            "pid": holder.pid,
+            **holder.evidence(),
             "other_pids": holder.others,
             "util_gpu_mean": util_mean,
             "sm_active_mean": sm_mean,
-            "window_s": t.low_util_window_s,
+            "window_s": self.window.span_s,
             "diagnosis": kind,
             "busiest_cpu_percent": ctx.busiest_cpu,
         }
@@ -198,16 +237,17 @@ class GpuEfficiencyDetector:
     def update(self, s: GpuSample, ctx: GpuContext) -> Alert | None:
         t = self.t
         holder = ctx.holder
-        if holder is None or holder.run_id is None:
+        identity = holder.identity if holder is not None else None
+        if holder is None or identity is None:
             self.window.clear()
             self.run_id = None
             self.armed = False
             return None
-        if holder.run_id != self.run_id:
+        if identity != self.run_id:
             self.window.clear()
-            self.run_id = holder.run_id
+            self.run_id = identity
             self.armed = False
-        if holder.run_id in self.fired_runs:
+        if identity in self.fired_runs:
             return None
         ts, util = s["ts"], s.get("util_gpu")
         if not self.armed:  # the window starts when the GPU first works, not during start-up
@@ -224,10 +264,10 @@ class GpuEfficiencyDetector:
         low_tensor = tensor is not None and tensor <= t.efficiency_tensor_active_pct
         if not (low_sm or low_tensor):
             return None
-        self.fired_runs.add(holder.run_id)
-        window = f"{t.efficiency_window_s:.0f} s"
+        self.fired_runs.add(identity)
+        window = f"{self.window.span_s:.0f} s"
         message = (
-            f"GPU {s['gpu']} (training PID {holder.pid}) looks busy at {util:.0f}% "
+            f"GPU {s['gpu']} ({holder.who}) looks busy at {util:.0f}% "
             f"utilization, but its SMs were active "
             f"only {sm:.0f}% of the time and tensor cores {_pct(tensor)} over {window} (rule: "
             f"util >= {t.efficiency_util_pct:.0f}% with SM activity <= "
@@ -239,11 +279,11 @@ class GpuEfficiencyDetector:
         evidence = {
             "gpu": s["gpu"],
             "host": s["host"],
-            "pid": holder.pid,
+            **holder.evidence(),
             "util_gpu_mean": util,
             "sm_active_mean": sm,
             "tensor_active_mean": tensor,
-            "window_s": t.efficiency_window_s,
+            "window_s": self.window.span_s,
         }
         return ctx.alert("gpu_efficiency", "info", ts, "sm_active", message, evidence)
 
@@ -279,7 +319,8 @@ class MemoryPressureDetector:
         if points is None:
             return None
         (t0, m0), (_, m_mid), (t1, m1) = points
-        if t1 - t0 < 0.9 * t.memory_window_s:
+        span = self.trend.span_s
+        if t1 - t0 < 0.9 * span:
             return None
         # Rising means rising through both halves of the window: a one-off allocation is not.
         slowest_half = min(m_mid - m0, m1 - m_mid)
@@ -301,13 +342,15 @@ class MemoryPressureDetector:
         self.fired = True
         self.peak = used
         holder = ctx.holder
-        who = f" (PID {holder.pid})" if holder else ""
+        who = ""
+        if holder is not None:
+            who = f" (PID {holder.pid})" if holder.pid is not None else f" ({holder.who})"
         message = (
             f"GPU {s['gpu']} memory at {frac:.0%} of {total / GB:.1f} GB ({used / GB:.1f} GB) and "
-            f"rising {rate / GB:.2f} GB/s over the last {t.memory_window_s:.0f} s{who}: at this "
+            f"rising {rate / GB:.2f} GB/s over the last {span:.0f} s{who}: at this "
             f"rate it is full in ~{eta:.0f} s (rule: >= {t.memory_near_full_frac:.0%} of total "
             f"and still rising, or >= {t.memory_projection_min_frac:.0%} and rising >= "
-            f"{t.memory_min_rise_frac:.0%} of total per {t.memory_window_s:.0f} s toward full "
+            f"{t.memory_min_rise_frac:.0%} of total per {span:.0f} s toward full "
             f"within {t.memory_projection_horizon_s:.0f} s). Look for tensors kept alive across steps "
             "(losses or outputs stored without .item()/.detach(), growing caches) before it hits "
             "out-of-memory."
@@ -315,13 +358,13 @@ class MemoryPressureDetector:
         evidence = {
             "gpu": s["gpu"],
             "host": s["host"],
-            "pid": holder.pid if holder else None,
+            **(holder.evidence() if holder else {"pid": None}),
             "mem_used": used,
             "mem_total": total,
             "used_frac": frac,
             "rise_bytes_per_s": rate,
             "seconds_to_full": eta,
-            "window_s": t.memory_window_s,
+            "window_s": span,
         }
         return ctx.alert("memory_pressure", "warning", ts, "mem_used", message, evidence)
 
@@ -346,7 +389,7 @@ class ThermalThrottleDetector:
         self.seen |= thermal | power
         ts = s["ts"]
         self.window.add(ts, 1.0 if thermal else 0.0, 1.0 if power else 0.0)
-        if len(self.window) < 5 or not self.window.covers(ts, 0.5):
+        if len(self.window) < min(5, self.t.min_window_samples) or not self.window.covers(ts, 0.5):
             return None
         shares = {"thermal": self.window.mean(0) or 0.0, "power": self.window.mean(1) or 0.0}
         for kind, share in shares.items():
@@ -380,7 +423,7 @@ class ThermalThrottleDetector:
         )
         message = (
             f"GPU {s['gpu']} clocks were held back by {names} in {share:.0%} of busy samples "
-            f"over {t.throttle_window_s:.0f} s (rule: >= {t.throttle_min_share:.0%} of samples "
+            f"over {self.window.span_s:.0f} s (rule: >= {t.throttle_min_share:.0%} of samples "
             f"with util >= {t.throttle_busy_util_pct:.0f}%)"
             + (f"; {', '.join(details)}" if details else "")
             + f". {advice}"
@@ -394,8 +437,8 @@ class ThermalThrottleDetector:
             "share": share,
             "sm_clock_mhz": clock,
             "temp_c": s.get("temp_c"),
-            "pid": holder.pid if holder else None,
-            "window_s": t.throttle_window_s,
+            **(holder.evidence() if holder else {"pid": None}),
+            "window_s": self.window.span_s,
         }
         return ctx.alert(
             "thermal_throttle", severity, s["ts"], "clock_event_reasons", message, evidence
@@ -418,8 +461,22 @@ class _GpuState:
     thermal: ThermalThrottleDetector
     procs: list[GpuProcessRow] = field(default_factory=list)
     procs_ts: float | None = None
-    holder_key: tuple[int, str | None] | None = None
+    holder_key: tuple[int | None, str | None, str | None] | None = None
     held_since: float | None = None
+    pace: SamplePace = field(default_factory=SamplePace)
+
+    def windows(self) -> list[MeanWindow | HalvesWindow]:
+        return [self.low_util.window, self.efficiency.window, self.memory.trend,
+                self.memory.busy, self.thermal.window]
+
+    def restart_windows(self) -> None:
+        """After a gap: what came before says nothing about the window after it."""
+        self.low_util.reset()
+        self.efficiency.window.clear()
+        self.efficiency.armed = False
+        self.memory.trend.clear()
+        self.memory.busy.clear()
+        self.thermal.window.clear()
 
 
 class GpuHealthMonitor:
@@ -435,6 +492,10 @@ class GpuHealthMonitor:
         self._gpus: dict[tuple[str, int], _GpuState] = {}
         self._cpu: dict[int, tuple[float, float]] = {}  # training pid -> (ts, busiest cpu)
         self._run_active: dict[str, float] = {}
+        # Where the telemetry comes from ("nvml", "prometheus"): every alert's evidence says so.
+        self.source = "nvml"
+        # (host, job) -> how a labelled workload was matched to its run (LabelAttributor)
+        self.explain: Callable[[str, str | None], dict[str, Any] | None] | None = None
 
     # -- inputs besides samples --------------------------------------------------------------
 
@@ -460,6 +521,7 @@ class GpuHealthMonitor:
         for sample in batch.samples:
             key = (sample["host"], sample["gpu"])
             state = self._state(key)
+            self._pace(state, sample["ts"])
             ctx = self._context(key, state, sample["ts"])
             for detector in (state.low_util, state.efficiency, state.memory, state.thermal):
                 alert = detector.update(sample, ctx)
@@ -475,12 +537,27 @@ class GpuHealthMonitor:
             t = self.t
             state = self._gpus[key] = _GpuState(
                 LowGpuUtilDetector(t), GpuEfficiencyDetector(t), MemoryPressureDetector(t),
-                ThermalThrottleDetector(t),
+                ThermalThrottleDetector(t), pace=SamplePace(t.gap_intervals, t.gap_min_s),
             )
         return state
 
+    def _pace(self, state: _GpuState, ts: float) -> None:
+        """Learn the GPU's sample interval, stretch short windows to it, restart after a gap."""
+        t = self.t
+        if state.pace.update(ts) is None:
+            if state.pace.is_gap:
+                state.restart_windows()
+            return
+        assert state.pace.interval_s is not None
+        floor = t.min_window_samples * state.pace.interval_s
+        defaults = (t.low_util_window_s, t.efficiency_window_s, t.memory_window_s,
+                    t.memory_window_s, t.throttle_window_s)
+        for window, span in zip(state.windows(), defaults, strict=True):
+            window.span_s = max(span, floor)
+
     def _holder(self, state: _GpuState, ts: float) -> Holder | None:
-        if state.procs_ts is None or ts - state.procs_ts > self.t.holder_stale_s or not state.procs:
+        stale = max(self.t.holder_stale_s, 2.5 * (state.pace.interval_s or 0.0))
+        if state.procs_ts is None or ts - state.procs_ts > stale or not state.procs:
             return None
         ranked = sorted(
             state.procs,
@@ -488,16 +565,24 @@ class GpuHealthMonitor:
             reverse=True,
         )
         top = ranked[0]
+        pid = top.get("pid")
+        job = top.get("job")
+        attribution = None
+        if pid is None and self.explain is not None and top.get("run_id") is not None:
+            attribution = self.explain(top["host"], job)
         return Holder(
-            pid=int(top["pid"]),
+            pid=None if pid is None else int(pid),
             run_id=top.get("run_id"),
             used_mem=top.get("used_mem"),
-            others=[int(r["pid"]) for r in ranked[1:]],
+            others=[int(r["pid"]) for r in ranked[1:] if r.get("pid") is not None],
+            job=job,
+            host=str(top.get("host", "")),
+            attribution=attribution,
         )
 
     def _context(self, key: tuple[str, int], state: _GpuState, ts: float) -> GpuContext:
         holder = self._holder(state, ts)
-        holder_key = (holder.pid, holder.run_id) if holder else None
+        holder_key = (holder.pid, holder.run_id, holder.job) if holder else None
         if holder_key != state.holder_key:
             state.holder_key = holder_key
             state.held_since = ts if holder else None
@@ -509,12 +594,14 @@ class GpuHealthMonitor:
                 cpu = busiest
         active = self._run_active.get(holder.run_id) if holder and holder.run_id else None
         run_id = holder.run_id if holder else None
+        job = holder.job if holder else None
 
         def make_alert(
             detector: str, severity: str, at: float, metric: str | None, message: str,
             evidence: dict[str, Any],
         ) -> Alert:
-            return self._make_alert(key, run_id, detector, severity, at, metric, message, evidence)
+            return self._make_alert(key, run_id, detector, severity, at, metric, message, evidence,
+                                    job)
 
         return GpuContext(key, holder, state.held_since, cpu, active, make_alert)
 
@@ -528,9 +615,16 @@ class GpuHealthMonitor:
         metric: str | None,
         message: str,
         evidence: dict[str, Any],
+        job: str | None = None,
     ) -> Alert:
-        run = self.run_names.get(run_id, run_id) if run_id is not None else f"{key[0]}/gpu{key[1]}"
-        evidence.setdefault("source", "nvml")
+        workload = Workload.parse(job)
+        if run_id is not None:
+            run = self.run_names.get(run_id, run_id)
+        elif workload is not None and workload.kind != HOST:
+            run = workload.short()  # a pod or job no watched run matched: still someone's
+        else:
+            run = f"{key[0]}/gpu{key[1]}"
+        evidence.setdefault("source", self.source)
         return Alert(run, detector, severity, None, ts, metric, message, evidence, run_id=run_id)
 
     def _event_alerts(self, event: GpuEvent) -> list[Alert]:
@@ -538,7 +632,7 @@ class GpuHealthMonitor:
         key = (event.host, event.gpu)
         state = self._gpus.get(key)
         run_ids = sorted({r["run_id"] for r in state.procs if r.get("run_id")}) if state else []
-        pids = [int(r["pid"]) for r in state.procs] if state else []
+        pids = [int(r["pid"]) for r in state.procs if r.get("pid") is not None] if state else []
         what = event.message or event.kind
         if event.kind == "gpu_lost":
             advice = "every process on it has lost its work; reset the GPU or reboot"

@@ -76,3 +76,34 @@ class HalvesWindow:
     def clear(self) -> None:
         self._older.clear()
         self._newer.clear()
+
+
+class SamplePace:
+    """A series' typical sample interval (EWMA) and its gaps: a pause longer than
+    `gap_intervals` intervals and `gap_min_s` seconds is a gap, not a slow sample."""
+
+    def __init__(self, gap_intervals: float = 3.0, gap_min_s: float = 10.0) -> None:
+        self.gap_intervals = gap_intervals
+        self.gap_min_s = gap_min_s
+        self.last_ts: float | None = None
+        self.interval_s: float | None = None
+        self.gaps = 0
+        self.is_gap = False  # whether the last update was a gap
+
+    def update(self, ts: float) -> float | None:
+        """The step since the previous sample; None for the first one, a gap or an old ts."""
+        self.is_gap = False
+        last = self.last_ts
+        if last is not None and ts <= last:
+            return None
+        self.last_ts = ts
+        if last is None:
+            return None
+        dt = ts - last
+        interval = self.interval_s
+        if interval is not None and dt > max(self.gap_intervals * interval, self.gap_min_s):
+            self.gaps += 1
+            self.is_gap = True
+            return None
+        self.interval_s = dt if interval is None else 0.9 * interval + 0.1 * dt
+        return dt
