@@ -5,6 +5,7 @@ tiny dcgm-exporter look-alike."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import socket
 import subprocess
@@ -21,7 +22,6 @@ import pytest
 
 from cockpit.telemetry.prometheus import PrometheusError, PrometheusSource
 
-T0 = 1_800_000_000.0
 
 SERIES_LABELS: list[dict[str, str]] = [
     {"gpu": "0", "UUID": "GPU-a0", "Hostname": "node-a", "instance": "10.0.0.1:9400"},
@@ -51,7 +51,9 @@ class FakePrometheus:
     def __init__(self, token: str | None = None, mode: str = "ok") -> None:
         self.token = token
         self.mode = mode
-        self.scrapes: list[tuple[float, dict[str, str]]] = [(T0, VALUES), (T0 + 15, VALUES)]
+        self.t0 = float(int(time.time()) - 40)  # the first scrape, in the recent past
+        self.scrapes: list[tuple[float, dict[str, str]]] = [(self.t0, VALUES),
+                                                            (self.t0 + 15, VALUES)]
         self.requests: list[tuple[str, dict[str, list[str]], dict[str, str]]] = []
         self.release = threading.Event()
         self.third_request = threading.Event()
@@ -105,9 +107,10 @@ class FakePrometheus:
                                              "error": "parse error at char 3"})
         if parts.path == "/api/v1/query":
             query = params["query"][0]
-            assert query.startswith('{__name__=~"DCGM_FI_DEV_GPU_UTIL|') and query.endswith("[60s]")
+            match = re.fullmatch(r'(\{__name__=~"DCGM_FI_DEV_GPU_UTIL\|.*\})\[(\d+)ms\]', query)
+            assert match, query
             now = float(params["time"][0])
-            matrix = self._matrix(max(self.scrapes[-1][0], now) - 60, float("inf"))
+            matrix = self._matrix(now - int(match.group(2)) / 1000, now)
             return self._send(request, 200, {"status": "success",
                                              "data": {"resultType": "matrix", "result": matrix}})
         if parts.path == "/api/v1/query_range":
@@ -145,7 +148,7 @@ def test_poll_maps_dcgm_fields_and_label_variants(prom: FakePrometheus) -> None:
     samples = _samples(source.poll())
     keys = sorted((s["host"], s["gpu"]) for s in samples)
     assert keys == [("10.0.0.9", 5), ("node-a", 0), ("node-a/gi3", 2), ("node-b", 1)]
-    assert all(s["ts"] == T0 + 15 for s in samples)  # first poll: only the newest scrape
+    assert all(s["ts"] == prom.t0 + 15 for s in samples)  # first poll: only the newest scrape
     sample = next(s for s in samples if s["host"] == "node-a")
     assert sample["util_gpu"] == 62 and sample["power_w"] == 300.5 and sample["temp_c"] == 55
     assert sample["mem_used"] == 1024 * 1024 * 1024
@@ -162,21 +165,24 @@ def test_each_scrape_is_emitted_once_and_xid_changes_become_events(prom: FakePro
     source = PrometheusSource(prom.url)
     source.poll()
     assert source.poll() == []  # nothing new was scraped
-    prom.scrapes.append((T0 + 30, {**VALUES, "DCGM_FI_DEV_XID_ERRORS": "79"}))
+    scraped = round(time.time(), 3)  # a new scrape, visible right after it was taken
+    prom.scrapes.append((scraped, {**VALUES, "DCGM_FI_DEV_XID_ERRORS": "79"}))
     batches = source.poll()
-    assert {s["ts"] for s in _samples(batches)} == {T0 + 30}
+    assert {s["ts"] for s in _samples(batches)} == {scraped}
     events = [e for b in batches for e in b.events]
     assert len(events) == 4 and all(e.kind == "xid" and e.code == 79 for e in events)
     assert "fallen off the bus" in events[0].message
 
 
-def test_history_through_query_range(prom: FakePrometheus) -> None:
+def test_history_is_raw_scrapes(prom: FakePrometheus) -> None:
     source = PrometheusSource(prom.url)
-    samples = _samples(source.range_batches(T0 - 10, T0 + 20, 15))
-    assert sorted({s["ts"] for s in samples}) == [T0, T0 + 15]
+    t0 = prom.t0
+    samples = _samples(source.history_batches(t0 - 10, t0 + 20))
+    assert sorted({s["ts"] for s in samples}) == [t0, t0 + 15]
     assert len(samples) == 8
-    path, params, _ = prom.requests[-1]
-    assert path == "/api/v1/query_range" and params["step"] == ["15"]
+    path, params, _ = prom.requests[-1]  # raw scrapes with their own timestamps, not steps
+    assert path == "/api/v1/query" and params["query"][0].endswith("[30000ms]")
+    assert float(params["time"][0]) == t0 + 20
 
 
 def test_bearer_token_and_basic_auth() -> None:
@@ -341,7 +347,7 @@ def test_against_a_real_prometheus_scraping_dcgm_exporter_text(tmp_path: Path) -
         mig = next(s for s in samples if s["gpu"] == 1)
         assert mig["host"] == "h100-node/gi1" and mig["util_gpu"] == 16
         now = time.time()
-        history = _samples(source.range_batches(now - 30, now, 1))
+        history = _samples(source.history_batches(now - 30, now))
         assert any(s["gpu"] == 0 and s["util_gpu"] == 62 for s in history)
     finally:
         proc.terminate()
