@@ -262,3 +262,64 @@ def test_xid_and_lost_gpu_are_critical_for_the_run_on_that_gpu() -> None:
     assert [(a.detector, a.severity, a.run) for a in alerts] == [
         ("xid", "critical", "a"), ("gpu_lost", "critical", "a"), ("ecc", "info", "h/gpu1")]
     assert "fallen off the bus" in alerts[0].message
+
+
+# -- cluster telemetry: a workload named by labels, slow scrapes, gaps --------------------------
+
+
+def _scraped(seconds: float, every: float, util: float, job: str | None,
+             start: float = 1000.0, run_id: str | None = None) -> list[TelemetryBatch]:
+    """What a Prometheus poll yields: one sample per scrape, its workload row beside it."""
+    batches = []
+    for i in range(int(seconds / every)):
+        ts = start + i * every
+        batch = TelemetryBatch(ts=ts)
+        batch.process_ticks[("node-a", 3)] = {}
+        if job is not None:
+            batch.processes.append(new_process_row(ts, "node-a", 3, None, 30 * GB, None,
+                                                   run_id=run_id, job=job))
+        sample = new_sample(ts, "node-a", 3)
+        sample.update(util_gpu=util, sm_active=util * 0.7, mem_total=80 * GB, mem_used=30 * GB)
+        batch.samples.append(sample)
+        batches.append(batch)
+    return batches
+
+
+def test_a_labelled_pod_is_a_holder_without_a_pid() -> None:
+    monitor = GpuHealthMonitor()
+    monitor.source = "prometheus"
+    alerts = _run(_scraped(40, 1.0, 12, "pod/ml/train-7c9fd/trainer"), monitor)
+    low = [a for a in alerts if a.detector == "low_gpu_util"]
+    assert len(low) == 1
+    alert = low[0]
+    assert alert.run == "ml/train-7c9fd" and alert.run_id is None  # no watched run: the pod
+    assert "held by pod ml/train-7c9fd (container trainer) on node-a" in alert.message
+    assert alert.evidence["pid"] is None and alert.evidence["source"] == "prometheus"
+    assert alert.evidence["workload"] == {"kind": "pod", "name": "train-7c9fd",
+                                          "namespace": "ml", "container": "trainer"}
+
+
+def test_a_gpu_nobody_is_known_to_hold_raises_no_low_util() -> None:
+    assert not [a for a in _run(_scraped(60, 1.0, 12, None)) if a.detector == "low_gpu_util"]
+
+
+def test_windows_stretch_to_a_slow_scrape_interval() -> None:
+    """A 15 s scrape would never fill a 20 s window with enough samples to judge; windows
+    hold at least 4 scrapes instead."""
+    monitor = GpuHealthMonitor()
+    alerts = _run(_scraped(150, 15.0, 10, "hpc_job/4242"), monitor)
+    low = [a for a in alerts if a.detector == "low_gpu_util"]
+    assert len(low) == 1 and low[0].evidence["window_s"] == pytest.approx(60, abs=0.5)
+    assert "over 60 s" in low[0].message and "HPC job 4242" in low[0].message
+
+
+def test_a_gap_restarts_the_windows_rather_than_bridging_it() -> None:
+    job = "pod/ml/train-7c9fd/trainer"
+    before = _scraped(10, 1.0, 10, job)  # 10 s starved, then 12 s without a sample
+    after = _scraped(10, 1.0, 10, job, start=1021.0)  # a 20 s window would span the gap
+    monitor = GpuHealthMonitor()
+    assert not [a for a in _run(before + after, monitor) if a.detector == "low_gpu_util"]
+    state = monitor._gpus[("node-a", 3)]
+    assert state.pace.gaps == 1
+    more = _scraped(12, 1.0, 10, job, start=1031.0)  # 20 s of samples after the gap: judged
+    assert [a for a in _run(more, monitor) if a.detector == "low_gpu_util"]

@@ -13,15 +13,18 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from cockpit.model.alert import Alert
+from cockpit.telemetry.pipeline import TelemetryPipeline
 from cockpit.telemetry.prometheus import PrometheusError, PrometheusSource
-
+from cockpit.telemetry.recorder import RecordingWriter
+from cockpit.telemetry.replay import ReplaySource
 
 SERIES_LABELS: list[dict[str, str]] = [
     {"gpu": "0", "UUID": "GPU-a0", "Hostname": "node-a", "instance": "10.0.0.1:9400"},
@@ -57,6 +60,7 @@ class FakePrometheus:
         self.requests: list[tuple[str, dict[str, list[str]], dict[str, str]]] = []
         self.release = threading.Event()
         self.third_request = threading.Event()
+        self.before: Callable[[int], None] | None = None  # called with each request's number
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -92,6 +96,8 @@ class FakePrometheus:
         self.requests.append((parts.path, params, dict(request.headers)))
         if len(self.requests) >= 3:
             self.third_request.set()
+        if self.before is not None:
+            self.before(len(self.requests))
         if self.mode == "slow":
             self.release.wait(10)
         if self.token and request.headers.get("Authorization") != f"Bearer {self.token}":
@@ -251,6 +257,78 @@ def test_later_failures_are_retried_not_raised(prom: FakePrometheus) -> None:
     stopper.join()
     assert seen == 4 and "retrying" in source.status
     assert len(prom.requests) >= 3
+
+
+def test_polling_reads_only_the_time_since_the_last_read(prom: FakePrometheus) -> None:
+    """Work per poll follows the new points, not the lookback window."""
+    now = [prom.t0 + 19]
+    source = PrometheusSource(prom.url, clock=lambda: now[0])
+    assert _samples(source.poll())
+    first = source.points_read  # both scrapes of the 60 s lookback
+    now[0] += 5
+    prom.scrapes.append((prom.t0 + 22, VALUES))
+    assert {s["ts"] for s in _samples(source.poll())} == {prom.t0 + 22}
+    windows = [p["query"][0].rsplit("[", 1)[1] for path, p, _ in prom.requests]
+    assert windows == ["60000ms]", "8000ms]"]  # 5 s since the last read + 3 s overlap
+    assert source.points_read == len(VALUES) * len(SERIES_LABELS) < first
+
+
+def test_an_outage_is_one_alert_each_way_and_the_fleet_says_so(prom: FakePrometheus) -> None:
+    def script(n: int) -> None:  # answers, fails 4 polls, answers with a new scrape
+        prom.mode = "html" if 3 <= n <= 6 else "ok"
+        if n == 7:
+            prom.scrapes.append((round(time.time(), 3), VALUES))
+
+    prom.before = script
+    alerts: list[Alert] = []
+    back = threading.Event()
+
+    def on_alerts(new: list[Alert]) -> None:
+        alerts.extend(new)
+        if any(a.detector == "telemetry_outage" and a.severity == "info" for a in new):
+            back.set()
+
+    source = PrometheusSource(prom.url, interval_s=0.01, fail_first=False)
+    pipeline = TelemetryPipeline(source, on_alerts=on_alerts)
+    seen_down: list[str | None] = []
+    pipeline.on_batch = lambda batch: seen_down.append(pipeline.fleet.outage)
+    pipeline.start()
+    try:
+        assert back.wait(10), alerts
+    finally:
+        pipeline.stop()
+    outage = [a for a in alerts if a.detector == "telemetry_outage"]
+    assert [a.severity for a in outage] == ["warning", "info"]
+    assert "unreachable since" in outage[0].message and outage[0].run == f"Prometheus at {prom.url}"
+    assert outage[0].evidence["reason"].endswith("(the answer is not JSON)")
+    assert "answers again" in outage[1].message and "no GPU samples from" in outage[1].message
+    assert any(seen_down) and seen_down[-1] is None and pipeline.outage is None
+    assert pipeline.monitor.source == "prometheus"
+
+
+def test_a_recording_from_prometheus_keeps_profiling_fields_pods_and_its_source(
+        prom: FakePrometheus, tmp_path: Path) -> None:
+    labels = SERIES_LABELS[0]
+    SERIES_LABELS[0] = dict(labels, pod="train-7c9fd", namespace="ml", container="trainer")
+    try:
+        batches = PrometheusSource(prom.url).poll()
+    finally:
+        SERIES_LABELS[0] = labels
+    writer = RecordingWriter(tmp_path / "rec", source="prometheus", origin=prom.url)
+    for batch in batches:
+        writer.write(batch)
+    writer.close()
+    replay = ReplaySource(tmp_path / "rec", speed=0)
+    assert replay.kind == "prometheus"
+    replayed = list(replay.batches())
+    samples = {(s["host"], s["gpu"]): s for b in replayed for s in b.samples}
+    assert len(samples) == 4
+    node_a = samples[("node-a", 0)]
+    assert node_a["sm_active"] == pytest.approx(46) and node_a["tensor_active"] == pytest.approx(11)
+    assert node_a["dram_active"] == pytest.approx(30)
+    rows = [r for b in replayed for r in b.processes]
+    assert [(r["host"], r["pid"], r["job"]) for r in rows] == [
+        ("node-a", None, "pod/ml/train-7c9fd/trainer")]
 
 
 # -- the real Prometheus ----------------------------------------------------------------------

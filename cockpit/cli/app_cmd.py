@@ -13,7 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from cockpit.cli.common import add_db_arg, db_path
+from cockpit.cli.common import add_db_arg, add_gpu_source_arg, db_path, prometheus_url
 from cockpit.cli.errors import CliError
 
 
@@ -42,6 +42,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--replay-gpu", type=Path, metavar="DIR",
                    help="replay a GPU telemetry recording instead of local NVML")
     p.add_argument("--no-gpu", action="store_true", help="no GPU telemetry")
+    add_gpu_source_arg(p)
     p.add_argument("--stall-after", type=float, metavar="SEC",
                    help="seconds without a point = stalled")
     p.add_argument("--settings", type=Path, metavar="FILE",
@@ -85,13 +86,17 @@ def cmd_app(args: argparse.Namespace) -> int:
     _need_display()
     app = _import_ui()
     db = temp / "smoke.duckdb" if temp and not args.db else db_path(args)
-    gpu = "off" if args.no_gpu else ("replay" if args.replay_gpu else "auto")
-    if args.smoke_test and not args.replay_gpu:
+    gpu_url = prometheus_url(args.gpu_source)
+    if gpu_url and args.replay_gpu:
+        raise CliError("choose one GPU source: --replay-gpu DIR or --gpu-source SOURCE, not both")
+    gpu = "off" if args.no_gpu or args.gpu_source == "off" else (
+        "replay" if args.replay_gpu else "prometheus" if gpu_url else "auto")
+    if args.smoke_test and not args.replay_gpu and not gpu_url:
         gpu = "off"
     try:
         return int(app.run(app.AppOptions(  # type: ignore[attr-defined]
             db_path=db, roots=paths, settings_path=settings, gpu=gpu,
-            gpu_replay=args.replay_gpu, stall_after=args.stall_after,
+            gpu_replay=args.replay_gpu, gpu_url=gpu_url, stall_after=args.stall_after,
             smoke_test=args.smoke_test)))
     finally:
         if temp is not None:

@@ -35,6 +35,10 @@ def register(subparsers: Any) -> None:
                         help="history database to import into (default: a temporary one)")
     parser.add_argument("--replay-gpu", type=Path, metavar="DIR",
                         help="GPU telemetry recording to use for every run checked")
+    parser.add_argument("--gpu-source", metavar="SOURCE",
+                        help="prometheus://HOST:PORT: read each run's GPU history from the "
+                             "Prometheus scraping dcgm-exporter (pod / HPC job labels or the "
+                             "run's host tie GPUs to runs)")
     parser.add_argument("--stall-after", type=_seconds, metavar="SEC",
                         help="a run silent this long is stalled (replaces the adaptive rule)")
     parser.set_defaults(func=run)
@@ -51,21 +55,28 @@ def _seconds(text: str) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
+    from cockpit.cli.common import prometheus_url
     from cockpit.health.config import health_config
     from cockpit.monitor.check import check_paths
     from cockpit.monitor.engine import IngestError
+    from cockpit.telemetry.sources import TelemetryUnavailable
 
     for path in args.paths:
         if not path.exists():
             raise CliError(f"{path} does not exist")
     if args.replay_gpu is not None and not args.replay_gpu.is_dir():
         raise CliError(f"--replay-gpu {args.replay_gpu} is not a folder")
+    prometheus = prometheus_url(args.gpu_source)
+    if args.gpu_source not in (None, "off") and prometheus is None:
+        raise CliError("check reads past telemetry: --gpu-source takes prometheus://HOST:PORT")
+    if prometheus is not None and args.replay_gpu is not None:
+        raise CliError("choose one GPU source: --replay-gpu DIR or --gpu-source SOURCE, not both")
     config = health_config(stall_after=args.stall_after)
     with tempfile.TemporaryDirectory(prefix="cockpit-check-") as tmp:
         db = args.db if args.db is not None else Path(tmp) / "check.duckdb"
         try:
-            result = check_paths(args.paths, db, config, args.replay_gpu)
-        except IngestError as err:
+            result = check_paths(args.paths, db, config, args.replay_gpu, prometheus=prometheus)
+        except (IngestError, TelemetryUnavailable) as err:
             raise CliError(str(err)) from None
     if not result.run_ids:
         names = ", ".join(str(p) for p in args.paths)

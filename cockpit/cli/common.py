@@ -26,3 +26,41 @@ def existing_paths(paths: list[str]) -> list[Path]:
             raise CliError(f"{path} does not exist")
         out.append(path)
     return out
+
+
+GPU_SOURCE_HELP = ("where GPU telemetry comes from: nvml (this machine, the default), off, or "
+                   "prometheus://HOST:PORT (prometheus+https://… for TLS): a Prometheus scraping "
+                   "dcgm-exporter, whose pod / HPC job labels tie GPUs to runs")
+
+
+def add_gpu_source_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--gpu-source", metavar="SOURCE", help=GPU_SOURCE_HELP)
+
+
+def prometheus_url(spec: str | None) -> str | None:
+    """The Prometheus URL a --gpu-source names; None for nvml/off; CliError for anything else."""
+    if spec is None or spec in ("nvml", "local", "off"):
+        return None
+    if spec.startswith(("prometheus://", "prometheus+http://", "prometheus+https://")):
+        from cockpit.telemetry.prometheus import source_url
+
+        url = source_url(spec)
+        if url.rstrip("/").endswith("//"):
+            raise CliError(f"--gpu-source {spec} names no server: prometheus://HOST:PORT")
+        return url
+    raise CliError(f"--gpu-source {spec} is not a GPU source: use nvml, off or "
+                   "prometheus://HOST:PORT")
+
+
+def interrupt_on_sigterm() -> None:
+    """`kill` (SIGTERM) stops a command as cleanly as Ctrl+C: what is pending is stored.
+    A second SIGTERM while that happens is ignored, so the final flush completes."""
+    import signal
+    import threading
+
+    def handler(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)

@@ -3,23 +3,25 @@
 `--json` prints one object per GPU sample with the gpu_samples columns. `--record DIR` writes
 the recording format (gpu_trace.jsonl + gpu_procs.jsonl) into DIR, created if missing; a path
 ending in gpu_trace.jsonl means its folder. `--db FILE` also stores the samples in that history
-database (off by default: this command is a viewer). Prometheus credentials come from the
-environment (COCKPIT_PROMETHEUS_TOKEN for a bearer token, COCKPIT_PROMETHEUS_USER and
-COCKPIT_PROMETHEUS_PASSWORD for basic auth) or, visible to `ps`, from the URL
-(http://user:pass@host:9090).
+database (off by default: this command is a viewer); SIGTERM stops it like Ctrl+C, with every
+sample printed stored. `--gpu-source prometheus://HOST:PORT` is `--prometheus http://HOST:PORT`.
+Prometheus credentials come from the environment (COCKPIT_PROMETHEUS_TOKEN for a bearer token,
+COCKPIT_PROMETHEUS_USER and COCKPIT_PROMETHEUS_PASSWORD for basic auth) or, visible to `ps`,
+from the URL (http://user:pass@host:9090). A Prometheus that stops answering is said on stderr
+once ("unreachable since 14:02:05"), and once more when it answers again, with the gap.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+from cockpit.cli.common import interrupt_on_sigterm, prometheus_url
 from cockpit.cli.errors import CliError
 
 DEFAULT_INTERVAL_S = 1.0
@@ -44,6 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="with --replay: N x real time (default 1; 0 = as fast as possible)")
     p.add_argument("--prometheus", metavar="URL",
                    help="read dcgm-exporter metrics from the Prometheus server at URL")
+    p.add_argument("--gpu-source", metavar="SOURCE",
+                   help="nvml (default) or prometheus://HOST:PORT, as for watch and check")
     p.add_argument("--since", type=float, metavar="SEC",
                    help="with --prometheus: first print the last SEC seconds of history")
     p.add_argument("--count", type=int, metavar="N", help="stop after N samples")
@@ -53,6 +57,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _check_args(args: argparse.Namespace) -> None:
+    url = prometheus_url(args.gpu_source)
+    if args.gpu_source == "off":
+        raise CliError("--gpu-source off leaves `cockpit gpu` nothing to show")
+    if url and args.prometheus and url != args.prometheus:
+        raise CliError("choose one: --prometheus URL or --gpu-source prometheus://…, not both")
+    args.prometheus = args.prometheus or url
     if args.replay is not None and args.prometheus:
         raise CliError("choose one source: --replay DIR or --prometheus URL, not both")
     if args.speed is not None and args.replay is None:
@@ -79,13 +89,8 @@ def _make_source(args: argparse.Namespace) -> Any:
         if args.prometheus:
             from cockpit.telemetry.prometheus import PrometheusSource
 
-            return PrometheusSource(
-                args.prometheus,
-                interval_s=args.interval or DEFAULT_PROMETHEUS_INTERVAL_S,
-                token=os.environ.get("COCKPIT_PROMETHEUS_TOKEN") or None,
-                username=os.environ.get("COCKPIT_PROMETHEUS_USER") or None,
-                password=os.environ.get("COCKPIT_PROMETHEUS_PASSWORD"),
-            )
+            return PrometheusSource.from_env(
+                args.prometheus, interval_s=args.interval or DEFAULT_PROMETHEUS_INTERVAL_S)
         from cockpit.telemetry.sampler import SamplerConfig
         from cockpit.telemetry.sources import LocalNvmlSource
 
@@ -128,11 +133,12 @@ def _format_processes(key: tuple[str, int], rows: list[dict[str, Any]]) -> str:
         return f"    {key[0]}:{key[1]} no processes"
     procs = []
     for row in rows:
+        who = f"pid {row['pid']}" if row.get("pid") is not None else ""
         name = f" {row['name']}" if row.get("name") else ""
         used = row.get("used_mem")
         memory = "" if used is None else f" {used / GB:.1f} GB"
         sm = "" if row.get("sm_util") is None else f" SM {row['sm_util']:.0f}%"
-        procs.append(f"pid {row['pid']}{name}{memory}{sm}")
+        procs.append(f"{who}{name}{memory}{sm}".strip())
     return f"    {key[0]}:{key[1]} " + "; ".join(procs)
 
 
@@ -141,7 +147,7 @@ class _Output:
 
     def __init__(self, as_json: bool) -> None:
         self.as_json = as_json
-        self._procs: dict[tuple[str, int], tuple[int, ...]] = {}
+        self._procs: dict[tuple[str, int], tuple[str, ...]] = {}
 
     def batch(self, batch: Any) -> None:
         for sample in batch.samples:
@@ -151,12 +157,19 @@ class _Output:
             return
         for key in batch.process_ticks:
             rows = [r for r in batch.processes if (r["host"], r["gpu"]) == key]
-            pids = tuple(sorted(int(r["pid"]) for r in rows))
+            pids = tuple(sorted(str(r.get("pid") if r.get("pid") is not None else r.get("job"))
+                                for r in rows))
             if self._procs.get(key) != pids:
                 self._procs[key] = pids
                 print(_format_processes(key, rows), flush=True)
         for event in batch.events:
             print(f"!!  {event.host}:{event.gpu} {event.message or event.kind}", flush=True)
+
+    @staticmethod
+    def outages(batch: Any) -> None:
+        """A source outage is a state said once on stderr (stdout stays samples only)."""
+        for outage in batch.outages:
+            print(f"# {outage.message()}", file=sys.stderr, flush=True)
 
 
 def cmd_gpu(args: argparse.Namespace) -> int:
@@ -164,17 +177,25 @@ def cmd_gpu(args: argparse.Namespace) -> int:
     from cockpit.telemetry.recorder import RecordingError, RecordingWriter
     from cockpit.telemetry.sources import TelemetryUnavailable
 
+    interrupt_on_sigterm()
     recorder = None
-    if args.record is not None:
+    if args.record is not None:  # a bad destination is said before any source starts
         try:
             recorder = RecordingWriter(args.record)
-            recorder.open()
+            recorder.check()
         except RecordingError as err:
             raise CliError(str(err)) from None
     source = None
     writer = batcher = None
     try:
         source = _make_source(args)
+        if recorder is not None:  # the recording says where its telemetry came from
+            recorder.source = getattr(source, "kind", "nvml")
+            recorder.origin = getattr(source, "base", None)
+            try:
+                recorder.open()
+            except RecordingError as err:
+                raise CliError(str(err)) from None
         if args.db is not None:
             from cockpit.store.writer import StoreWriter
             from cockpit.telemetry.store_sink import GpuStoreBatcher
@@ -208,10 +229,10 @@ def _stream(args: argparse.Namespace, source: Any, out: _Output, recorder: Any, 
     batches = source.batches(stop)
     if args.since:
         now = time.time()
-        step = args.interval or DEFAULT_PROMETHEUS_INTERVAL_S
-        history = source.range_batches(now - args.since, now, step)
+        history = source.history_batches(now - args.since, now)
         batches = _chain(history, batches)
     for batch in batches:
+        out.outages(batch)
         if remaining is not None and len(batch.samples) >= remaining:
             batch.samples = batch.samples[:remaining]
             stop.set()

@@ -12,7 +12,14 @@ from typing import Any
 
 import duckdb
 
-from cockpit.cli.common import add_db_arg, db_path, existing_paths
+from cockpit.cli.common import (
+    add_db_arg,
+    add_gpu_source_arg,
+    db_path,
+    existing_paths,
+    interrupt_on_sigterm,
+    prometheus_url,
+)
 from cockpit.cli.errors import CliError
 from cockpit.cli.output import format_alert, print_rows
 from cockpit.model.alert import Alert
@@ -31,6 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="one alert object per line")
     p.add_argument("--once", action="store_true", help="process what exists, then exit")
     p.add_argument("--replay-gpu", type=Path, metavar="DIR", help="GPU telemetry recording to replay")
+    add_gpu_source_arg(p)
     p.add_argument("--stall-after", type=float, metavar="SEC", help="seconds without a point = stalled")
     p.add_argument("--poll", type=float, default=0.25, metavar="SEC", help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_watch)
@@ -99,22 +107,14 @@ class AlertPrinter:
                 print(line, flush=True)
 
 
-def _interrupt_on_sigterm() -> None:
-    """`kill` (SIGTERM) stops `watch` as cleanly as Ctrl+C: pending points are committed."""
-    import signal
-
-    def handler(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, handler)
-
-
 def cmd_watch(args: argparse.Namespace) -> int:
     from cockpit.monitor.engine import IngestEngine, IngestError
     from cockpit.store.writer import StoreWriter
 
-    _interrupt_on_sigterm()
+    interrupt_on_sigterm()
+    prometheus = prometheus_url(args.gpu_source)
+    if args.replay_gpu and args.gpu_source:
+        raise CliError("choose one GPU source: --replay-gpu DIR or --gpu-source SOURCE, not both")
     paths = existing_paths(args.paths)
     printer = AlertPrinter(args.json)
     health = make_health(args.stall_after)
@@ -135,8 +135,9 @@ def cmd_watch(args: argparse.Namespace) -> int:
                     gpu.join()
             else:
                 engine.poll_once()
-                if gpu is None:
-                    local, status = _start_local_gpu(writer, printer, engine)
+                status = "off (--gpu-source off)"
+                if gpu is None and args.gpu_source != "off":
+                    local, status = _start_live_gpu(writer, printer, engine, prometheus)
                 if not args.json:
                     print(f"watching {', '.join(map(str, paths))} (Ctrl+C to stop)",
                           file=sys.stderr, flush=True)
@@ -166,10 +167,11 @@ def _start_gpu_replay(args: argparse.Namespace, writer: Any, printer: AlertPrint
     return thread
 
 
-def _start_local_gpu(writer: Any, printer: AlertPrinter, engine: Any) -> tuple[Any, str]:
-    from cockpit.telemetry.live import start_local_for_watch
+def _start_live_gpu(writer: Any, printer: AlertPrinter, engine: Any,
+                    prometheus: str | None) -> tuple[Any, str]:
+    from cockpit.telemetry.live import start_live_for_watch
 
-    return start_local_for_watch(writer, printer, engine)
+    return start_live_for_watch(writer, printer, engine, prometheus)
 
 
 RUNS_SQL = """

@@ -24,8 +24,10 @@ log = logging.getLogger(__name__)
 class BackendOptions:
     db_path: Path
     roots: list[Path] = field(default_factory=list)
-    gpu: str = "auto"  # "auto": local NVML when present; "off"; "replay": gpu_replay below
+    gpu: str = "auto"  # "auto": local NVML when present; "off"; "replay": gpu_replay below;
+    # "prometheus": the Prometheus at gpu_url (a cluster's dcgm-exporter metrics)
     gpu_replay: Path | None = None
+    gpu_url: str | None = None
     replay_speed: float = 1.0
     replay_loop: bool = True
     replay_pin_run: str | None = None  # demo: the run name the replayed process belongs to
@@ -119,6 +121,25 @@ class Backend:
     def roots(self) -> list[Path]:
         return list(self.engine.roots) if self.engine is not None else []
 
+    def gpu_status_text(self) -> str:
+        """The GPU source's line now: an outage ("unreachable since 14:02:05") as it happens."""
+        pipeline = self.pipeline
+        if pipeline is None:
+            return self.gpu_status
+        if pipeline.outage is not None:
+            return f"GPU: {pipeline.outage.message()}"
+        if pipeline.error:
+            return f"GPU: {pipeline.error}"
+        return self.gpu_status
+
+    def fleet(self) -> tuple[list[Any], str | None]:
+        """Every GPU's state, holder and wasted GPU-hours (the fleet panel), and the source's
+        outage, if any. Thread-safe; no I/O."""
+        pipeline = self.pipeline
+        if pipeline is None:
+            return [], None
+        return pipeline.fleet.snapshot(), pipeline.fleet.outage
+
     def ingest_rate(self) -> float | None:
         stats = getattr(self.engine, "stats", None)
         return float(stats.rate) if stats is not None else None
@@ -200,6 +221,11 @@ class Backend:
                 source = ReplaySource(self.options.gpu_replay, speed=self.options.replay_speed,
                                       rebase_ts=True)
                 self.gpu_status = f"GPU: replaying {self.options.gpu_replay.name}"
+            elif mode == "prometheus" and self.options.gpu_url:
+                from cockpit.telemetry.prometheus import PrometheusSource
+
+                source = PrometheusSource.from_env(self.options.gpu_url, fail_first=False)
+                self.gpu_status = f"GPU: {source.name}"
             else:
                 config = dataclasses.replace(SamplerConfig(), interval_s=self.options.gpu_interval)
                 source = LocalNvmlSource(config=config)
@@ -213,7 +239,7 @@ class Backend:
             return
         old = self.pipeline
         # Host CPU of the training processes tells a starved input pipeline from a hung job.
-        host = HostSampler() if mode != "replay" else None
+        host = HostSampler() if mode not in ("replay", "prometheus") else None
         self.pipeline = TelemetryPipeline(source, writer=self.writer, host_sampler=host)
         if self.pipeline.batcher is not None:
             self.pipeline.batcher.max_delay_s = 0.5  # sparklines move twice a second

@@ -1,5 +1,6 @@
 """`cockpit check`: import paths, replay every run found through the detectors (training
-health from stored points, GPU health from a recording), store and return the alerts.
+health from stored points, GPU health from a recording or from a cluster's Prometheus over the
+run's logging window), store and return the alerts.
 
 Orchestration across ingest, store, health and telemetry, so it lives above them.
 """
@@ -28,9 +29,34 @@ def telemetry_alerts(run: StoredRun, replay_dir: Path | None) -> list[Alert]:
     return alerts
 
 
+# Telemetry read around a run's logging window: start-up before the first point, the tail after.
+WINDOW_MARGIN_S = 120.0
+
+
+def cluster_alerts(cur: duckdb.DuckDBPyConnection, run: StoredRun, prometheus: str) -> list[Alert]:
+    """GPU alerts of a run from the Prometheus at `prometheus`, over its logging window; GPUs
+    count when their labels (pod, HPC job) or host tie them to the run. Raises
+    TelemetryUnavailable (one sentence) when Prometheus cannot be read."""
+    from cockpit.telemetry.attribution import RunRef
+    from cockpit.telemetry.posthoc import gpu_alerts_from_history
+    from cockpit.telemetry.prometheus import PrometheusSource
+
+    row = cur.execute("SELECT min(ts), max(ts) FROM metrics WHERE run_id = ? AND ts IS NOT NULL",
+                      [run.run_id]).fetchone()
+    if row is None or row[0] is None:
+        return []
+    host = cur.execute("SELECT host FROM runs WHERE run_id = ?", [run.run_id]).fetchone()
+    ref = RunRef(run.run_id, run.name, Path(run.path), host[0] if host else None)
+    source = PrometheusSource.from_env(prometheus)
+    return gpu_alerts_from_history(source, ref, float(row[0]) - WINDOW_MARGIN_S,
+                                   float(row[1]) + WINDOW_MARGIN_S)
+
+
 def check_paths(paths: list[Path], db_path: Path, config: HealthConfig | None = None,
-                replay_dir: Path | None = None, now: float | None = None) -> CheckResult:
-    """Import `paths` into `db_path`, check every run found, store and return the alerts."""
+                replay_dir: Path | None = None, now: float | None = None,
+                prometheus: str | None = None) -> CheckResult:
+    """Import `paths` into `db_path`, check every run found, store and return the alerts.
+    `prometheus`: a Prometheus URL whose dcgm-exporter history gives the GPU alerts."""
     from cockpit.monitor.engine import import_paths
     from cockpit.store.writer import StoreWriter
 
@@ -48,7 +74,10 @@ def check_paths(paths: list[Path], db_path: Path, config: HealthConfig | None = 
                     continue
                 result.runs.append(run)
                 alerts = check_stored_run(cur, HealthMonitor(config), run, now)
-                alerts += telemetry_alerts(run, replay_dir)
+                if prometheus is not None:
+                    alerts += cluster_alerts(cur, run, prometheus)
+                else:
+                    alerts += telemetry_alerts(run, replay_dir)
                 result.alerts += alerts
             new = _not_stored(cur, result.alerts)
         finally:

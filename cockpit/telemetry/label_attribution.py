@@ -27,11 +27,13 @@ from cockpit.telemetry.rows import TelemetryBatch, new_process_row
 from cockpit.telemetry.workload import HOST, HPC_JOB, POD, Workload
 
 GIB = 1024**3
-# What Kubernetes appends to a controller's name when it names a pod.
+# What Kubernetes appends to a controller's name when it names a pod. Its random parts use
+# an alphabet without vowels or look-alike digits (k8s.io/apimachinery rand.String).
+_R = "[bcdfghjklmnpqrstvwxz2456789]"
 POD_SUFFIX = re.compile(
-    r"-[a-z0-9]{5}"  # Job
-    r"|-[a-z0-9]{6,10}-[a-z0-9]{5}"  # Deployment (ReplicaSet hash + pod hash)
-    r"|-\d+(-[a-z0-9]{5})?"  # StatefulSet ordinal, indexed Job
+    rf"-{_R}{{5}}"  # Job
+    rf"|-{_R}{{6,10}}-{_R}{{5}}"  # Deployment (ReplicaSet hash + pod hash)
+    rf"|-\d+(-{_R}{{5}})?"  # StatefulSet ordinal, indexed Job
     r"|-(master|worker|launcher|chief|ps|evaluator)-\d+"  # Kubeflow training operators
 )
 

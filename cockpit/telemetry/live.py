@@ -1,9 +1,10 @@
-"""Wiring a recording into `watch` and `import`: replay it through the pipeline into the store.
+"""Wiring telemetry into `watch` and `import`: a recording, local NVML or a Prometheus.
 
 `start_replay_for_watch` is what `cockpit watch --replay-gpu DIR` starts; `replay_into_store`
 is what `import`/`watch` can call for a run folder that holds its own recording (SPEC §5).
 The recorded training PID (process.json) is pinned to the run whose folder holds the recording,
 or to the only run watched; other recorded processes stay "other users of the GPU".
+`start_live_for_watch` samples local NVML or polls a Prometheus (`--gpu-source`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def _run_refs(engine: Any) -> list[RunRef]:
     refs = []
     for run in list(getattr(engine, "runs", {}).values()):
         row = run.row
-        refs.append(RunRef(row.run_id, row.name, Path(row.path)))
+        refs.append(RunRef(row.run_id, row.name, Path(row.path), getattr(row, "host", None)))
     return refs
 
 
@@ -136,26 +137,38 @@ def replay_into_store(
     return alerts
 
 
-def start_local_for_watch(
+def start_live_for_watch(
     writer: Any,
     on_alerts: Callable[[list[Alert]], None] | None,
     engine: Any,
+    prometheus: str | None = None,
 ) -> tuple[TelemetryPipeline | None, str]:
-    """Sample this machine's GPUs (and the training processes' CPU) for a live `watch`.
+    """Sample this machine's GPUs (and the training processes' CPU), or poll the Prometheus at
+    `prometheus` (the cluster's dcgm-exporter metrics), for a live `watch`.
 
     Returns (pipeline, status); pipeline is None when NVML is not available (no GPU, no
-    driver), which is a normal state: status then says why in one line.
+    driver), which is a normal state: status then says why in one line. A Prometheus that
+    does not answer is an outage the pipeline reports, not a reason to stop.
     """
     from cockpit.telemetry.host import HostSampler
-    from cockpit.telemetry.sources import LocalNvmlSource
 
-    source = LocalNvmlSource()
-    try:
-        source.open()
-    except TelemetryUnavailable as err:
-        return None, str(err)
+    source: Any
+    host_sampler = None
+    if prometheus is not None:
+        from cockpit.telemetry.prometheus import PrometheusSource
+
+        source = PrometheusSource.from_env(prometheus, fail_first=False)
+    else:
+        from cockpit.telemetry.sources import LocalNvmlSource
+
+        source = LocalNvmlSource()
+        try:
+            source.open()
+        except TelemetryUnavailable as err:
+            return None, str(err)
+        host_sampler = HostSampler()
     pipeline = TelemetryPipeline(source, writer=writer, on_alerts=on_alerts,
-                                 host_sampler=HostSampler())
+                                 host_sampler=host_sampler)
     seen = [-1]
 
     def refresh_runs() -> None:
@@ -170,4 +183,5 @@ def start_local_for_watch(
 
     pipeline.before_batch = refresh_runs
     pipeline.start()
-    return pipeline, source.status
+    status = source.status if prometheus is None else f"polling {source.name}"
+    return pipeline, status

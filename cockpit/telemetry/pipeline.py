@@ -1,9 +1,11 @@
 """TelemetryPipeline: one telemetry source wired to attribution, detectors, the store and alerts.
 
 What `watch` and the app start: a thread that pulls batches from a source (local NVML, a
-replay, Prometheus), fills each process row's run_id, samples the host side of the training
-processes it found, runs the GPU detectors, queues rows for the store in batches and hands
-alerts to a callback. The latest sample per GPU and host snapshot stay readable for the UI.
+replay, Prometheus), fills each process row's run_id (from its PID, or from the workload an
+exporter's labels name), samples the host side of the training processes it found, runs the
+GPU detectors, queues rows for the store in batches and hands alerts to a callback. A source
+outage becomes a `telemetry_outage` alert when it starts and when it ends. The latest sample
+per GPU, the fleet view and the host snapshot stay readable for the UI.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from typing import Any
 
 from cockpit.model.alert import Alert
 from cockpit.telemetry.attribution import RunAttributor, RunRef
+from cockpit.telemetry.fleet import FleetView
 from cockpit.telemetry.gpu_detectors import GpuHealthMonitor
 from cockpit.telemetry.host import HostSampler, HostSnapshot
-from cockpit.telemetry.rows import GpuProcessRow, GpuSample, TelemetryBatch
+from cockpit.telemetry.label_attribution import LabelAttributor
+from cockpit.telemetry.rows import GpuProcessRow, GpuSample, SourceOutage, TelemetryBatch
 from cockpit.telemetry.sources import TelemetrySource, TelemetryUnavailable
 from cockpit.telemetry.store_sink import GpuRowWriter, GpuStoreBatcher
 
@@ -41,7 +45,12 @@ class TelemetryPipeline:
         self.writer = writer
         self.batcher = GpuStoreBatcher(writer) if writer is not None else None
         self.monitor = monitor or GpuHealthMonitor()
+        self.monitor.source = getattr(source, "kind", self.monitor.source)
         self.attributor = attributor or RunAttributor()
+        self.labels = LabelAttributor()
+        self.monitor.explain = self.labels.evidence
+        self.fleet = FleetView()
+        self.outage: SourceOutage | None = None  # the source's outage in progress
         self.host_sampler = host_sampler
         self.host_interval_s = host_interval_s
         self.on_alerts = on_alerts
@@ -62,7 +71,10 @@ class TelemetryPipeline:
         """The runs to attribute GPU processes to (call again when runs appear)."""
         runs = list(runs)
         self.attributor.set_runs(runs)
-        self.monitor.run_names.update({run.run_id: run.name for run in runs})
+        self.labels.set_runs(runs)
+        names = {run.run_id: run.name for run in runs}
+        self.monitor.run_names.update(names)
+        self.fleet.set_run_names(names)
 
     def start(self) -> None:
         if self._thread is None:
@@ -92,6 +104,7 @@ class TelemetryPipeline:
         if self.before_batch is not None:
             self.before_batch()
         self.attributor.attribute_rows(batch.processes)
+        self.labels.attribute_batch(batch)
         for sample in batch.samples:
             self.latest_samples[(sample["host"], sample["gpu"])] = sample
         for key in batch.process_ticks:
@@ -99,7 +112,8 @@ class TelemetryPipeline:
                 r for r in batch.processes if (r["host"], r["gpu"]) == key
             ]
         self._sample_host()
-        alerts = self.monitor.observe(batch)
+        self.fleet.observe(batch)
+        alerts = self.monitor.observe(batch) + [self._outage_alert(o) for o in batch.outages]
         if self.batcher is not None:
             self.batcher.add(batch)
         if alerts:
@@ -118,9 +132,26 @@ class TelemetryPipeline:
         out: dict[int, str | None] = {}
         for rows in self.latest_processes.values():
             for row in rows:
-                if row.get("run_id"):
+                if row.get("run_id") and row.get("pid") is not None:
                     out[int(row["pid"])] = row["run_id"]
         return out
+
+    def _outage_alert(self, outage: SourceOutage) -> Alert:
+        """One alert when a source stops answering and one when it answers again."""
+        self.outage = outage if outage.until is None else None
+        evidence = {"source": getattr(self.source, "kind", "telemetry"), "reason": outage.reason,
+                    "since": outage.since, "until": outage.until, "gap_from": outage.gap_from,
+                    "gap_to": outage.gap_to}
+        if outage.until is None:
+            message = (f"{outage.message()}: no GPU telemetry and no GPU detector runs until it "
+                       "answers (rule: a query failed); retrying. Look at the server, the network "
+                       "path and the credentials.")
+            return Alert(outage.source, "telemetry_outage", "warning", None, outage.since, None,
+                         message, evidence)
+        message = (f"{outage.message()}. Detectors restarted their windows after the gap rather "
+                   "than reading it as idle GPUs.")
+        return Alert(outage.source, "telemetry_outage", "info", None, outage.until, None, message,
+                     evidence)
 
     def _sample_host(self) -> None:
         if self.host_sampler is None:
@@ -134,4 +165,5 @@ class TelemetryPipeline:
         self.monitor.observe_host(snapshot)
 
     def status(self) -> dict[str, Any]:
-        return {"source": self.source.status, "error": self.error, "alerts": self.alerts_raised}
+        return {"source": self.source.status, "error": self.error, "alerts": self.alerts_raised,
+                "outage": self.outage.message() if self.outage else None}

@@ -146,6 +146,7 @@ class PrometheusSource:
         self._uuid_index: dict[str, int] = {}
         self._read_until: float | None = None  # evaluation time of the last successful read
         self._outage: SourceOutage | None = None
+        self._answered_at: float | None = None  # answering again, no sample yet
         self._gap_from: float | None = None  # newest sample before the outage, if any
         self.status = f"{self.name}: not queried yet"
         # What the last read cost: for benchmarks and the status line.
@@ -410,6 +411,7 @@ class PrometheusSource:
     def _outage_started(self, reason: str) -> TelemetryBatch | None:
         now = self.clock()
         new = self._outage is None
+        self._answered_at = None  # failing again before any sample: the same outage
         if new:
             self._outage = SourceOutage(self.name, now, reason)
             self._gap_from = max(self._last_ts.values(), default=None)
@@ -418,15 +420,22 @@ class PrometheusSource:
         return TelemetryBatch(ts=now, outages=[self._outage]) if new else None
 
     def _outage_ended(self, got: list[TelemetryBatch]) -> TelemetryBatch | None:
+        """Said once the first samples after the outage arrived (a restarted Prometheus
+        answers before its first scrape), so the message can bound the gap."""
         if self._outage is None:
             return None
-        now = self.clock()
         outage = self._outage
-        ended = SourceOutage(outage.source, outage.since, outage.reason, until=now)
+        if self._answered_at is None:
+            self._answered_at = self.clock()
+        if not any(b.samples for b in got):
+            self.status = (f"{self.name} answers again since {clock_text(self._answered_at)}; "
+                           "no new samples yet")
+            return None
+        ended = SourceOutage(outage.source, outage.since, outage.reason, until=self._answered_at)
         ended.gap_from, ended.gap_to = _widest_gap(self._gap_from, got)
-        self._outage = None
+        self._outage = self._answered_at = None
         self.status = ended.message()
-        return TelemetryBatch(ts=now, outages=[ended])
+        return TelemetryBatch(ts=ended.until or outage.since, outages=[ended])
 
     def close(self) -> None:
         """Nothing to release: each query opens and closes its own connection."""

@@ -2,7 +2,10 @@
 
 `gpu_trace.jsonl` holds one device sample per line (power in mW, clock-event reasons as a
 bitmask); `gpu_procs.jsonl` one process list per GPU per second with GPM metrics (percent) and
-PCIe rates. Readers are lenient: a line that is not a JSON object, has no numeric `ts`, or is
+PCIe rates. A process entry is a PID, or (cluster telemetry) a workload named by labels:
+`{"pid": null, "job": "pod/ml/train-7f9c/trainer", ...}`. `gpu_source.json`, when present,
+says where the telemetry came from (`{"source": "prometheus", "origin": URL}`); without it a
+recording is NVML's. Readers are lenient: a line that is not a JSON object, has no numeric `ts`, or is
 absurdly long is skipped and counted, never fatal. Bare NaN/Infinity tokens parse; a
 non-finite reading becomes None.
 """
@@ -18,9 +21,11 @@ from typing import Any
 
 from cockpit.telemetry.clock_reasons import reasons_mask, reasons_text
 from cockpit.telemetry.rows import GpuProcessRow, GpuSample, new_process_row, new_sample
+from cockpit.telemetry.workload import Workload
 
 TRACE_FILE = "gpu_trace.jsonl"
 PROCS_FILE = "gpu_procs.jsonl"
+SOURCE_FILE = "gpu_source.json"
 MAX_LINE_BYTES = 1 << 20
 
 # procs-line key -> gpu_samples column.
@@ -156,13 +161,18 @@ def procs_from_line(obj: dict[str, Any], host: str) -> ProcsLine:
     rows: list[GpuProcessRow] = []
     procs = obj.get("procs")
     for proc in procs if isinstance(procs, list) else []:
-        if not isinstance(proc, dict) or integer(proc.get("pid")) is None:
+        if not isinstance(proc, dict):
+            continue
+        pid = integer(proc.get("pid"))
+        workload = Workload.parse(proc.get("job"))
+        if pid is None and workload is None:
             continue
         util = proc.get("util")
         sm = number(util.get("sm")) if isinstance(util, dict) else None
-        rows.append(
-            new_process_row(ts, host, gpu, int(proc["pid"]), integer(proc.get("used_mem")), sm)
-        )
+        rows.append(new_process_row(
+            ts, host, gpu, pid, integer(proc.get("used_mem")), sm,
+            name=workload.describe() if workload and pid is None else None,
+            job=workload.key() if workload else None))
     tick = {column: number(obj.get(key)) for key, column in GPM_KEYS.items()}
     return ProcsLine(ts, host, gpu, rows, tick)
 
@@ -174,6 +184,8 @@ def procs_line(
     procs = []
     for row in rows:
         entry: dict[str, Any] = {"pid": row["pid"], "used_mem": row.get("used_mem")}
+        if row.get("job") is not None:
+            entry["job"] = row["job"]
         if row.get("sm_util") is not None:
             entry["util"] = {"sm": compact(row["sm_util"])}
         procs.append(entry)
@@ -182,6 +194,17 @@ def procs_line(
         line[key] = tick.get(column)
     line["host"] = host
     return line
+
+
+def recorded_source(folder: Path) -> dict[str, Any]:
+    """What gpu_source.json says about a recording; {"source": "nvml"} when it has none."""
+    try:
+        data = json.loads((folder / SOURCE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        data = None
+    if not isinstance(data, dict) or not isinstance(data.get("source"), str):
+        return {"source": "nvml"}
+    return data
 
 
 def find_recording(path: Path) -> Path | None:

@@ -22,6 +22,7 @@ from cockpit.telemetry.recording import (
     find_recording,
     iter_json_lines,
     procs_from_line,
+    recorded_source,
     sample_from_trace,
 )
 from cockpit.telemetry.rows import TelemetryBatch
@@ -50,6 +51,8 @@ class ReplaySource:
                 f"no GPU recording at {given}: expected a folder holding {TRACE_FILE}"
             )
         self.folder = folder
+        # Alerts from a replay name where the telemetry was recorded (nvml, prometheus).
+        self.kind = str(recorded_source(folder)["source"])
         self.speed = speed
         self.host = host
         self.rebase_ts = rebase_ts

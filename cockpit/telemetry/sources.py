@@ -22,6 +22,9 @@ class TelemetryUnavailable(Exception):
 
 
 class TelemetrySource(Protocol):
+    # Where the telemetry comes from ("nvml", "prometheus"); alerts' evidence says so.
+    kind: str
+
     @property
     def status(self) -> str:
         """One line saying what the source is reading, or why it reads nothing."""
@@ -36,6 +39,8 @@ class TelemetrySource(Protocol):
 
 class LocalNvmlSource:
     """This machine's GPUs through NVML: a Sampler whose batches are handed over a queue."""
+
+    kind = "nvml"
 
     def __init__(
         self,

@@ -37,6 +37,7 @@ class AppOptions:
     settings_path: Path | None = None  # INI file instead of the platform store
     gpu: str = "auto"
     gpu_replay: Path | None = None
+    gpu_url: str | None = None  # gpu "prometheus": the server scraping dcgm-exporter
     replay_pin_run: str | None = None
     stall_after: float | None = None
     smoke_test: bool = False
@@ -78,14 +79,17 @@ def build(options: AppOptions) -> tuple[MainWindow, Backend, LiveSeriesCache]:
     theme.apply(theme.resolve(settings.theme))
     backend = Backend(BackendOptions(
         db_path=options.db_path, roots=list(options.roots), gpu=options.gpu,
-        gpu_replay=options.gpu_replay, replay_pin_run=options.replay_pin_run,
+        gpu_replay=options.gpu_replay, gpu_url=options.gpu_url,
+        replay_pin_run=options.replay_pin_run,
         stall_after=options.stall_after, health=settings.detector_overrides(),
         gpu_interval=settings.gpu_interval))
     cache = LiveSeriesCache(backend.cursor, options.db_path)
     cache.ingest_rate_source = backend.ingest_rate
     window = MainWindow(
         cache, backend.cursor, qsettings, add_root=backend.add_root,
-        status_source=lambda: (backend.gpu_status, backend.last_error()), title=options.title)
+        status_source=lambda: (backend.gpu_status_text(), backend.last_error()),
+        title=options.title)
+    window.fleet.set_source(backend.fleet)
     window.evals.set_writer(backend.writer)  # opened evals stored, triage labels saved
     for root in options.roots:
         if Path(root).is_dir():

@@ -9,7 +9,7 @@ import numpy as np
 import pyqtgraph as pg
 
 from cockpit.ui import theme
-from cockpit.ui.gpu_fields import GIB, SPARKS
+from cockpit.ui.gpu_fields import GIB, SPARKS, gap_breaks, with_gaps
 from cockpit.ui.live_cache import GpuTrace
 
 theme.pyqtgraph_defaults()
@@ -42,6 +42,7 @@ class GpuCard(pg.GraphicsLayoutWidget):
             self.plots[name] = plot
             self.curves[name] = curve
         self.last_ts = -1.0
+        self.gaps = 0  # gaps drawn in the last update (a source outage shows as one)
         self.apply_theme()
 
     def apply_theme(self) -> None:
@@ -60,6 +61,7 @@ class GpuCard(pg.GraphicsLayoutWidget):
         self.last_ts = float(trace.ts[-1])
         x = trace.ts - trace.ts[-1]
         t = theme.current()
+        self.gaps = 0
         for name, title, unit, _ in SPARKS:
             y = trace.fields[name]
             if name == "mem_used":
@@ -69,8 +71,13 @@ class GpuCard(pg.GraphicsLayoutWidget):
             elif name == "power_w" and math.isfinite(trace.power_limit_w):
                 self.plots[name].setYRange(0, trace.power_limit_w, padding=0.02)
             finite = np.isfinite(y)
-            self.curves[name].setData(x[finite], y[finite]) if finite.any() else (
-                self.curves[name].setData([], []))
+            if finite.any():  # a missing value is skipped; a pause in the samples is a gap
+                xs, ys = x[finite], y[finite]
+                breaks = gap_breaks(trace.ts[finite])
+                self.gaps = max(self.gaps, len(breaks))
+                self.curves[name].setData(*with_gaps(xs, ys, breaks), connect="finite")
+            else:
+                self.curves[name].setData([], [])
             last = y[finite][-1] if finite.any() else float("nan")
             value = "n/a" if not math.isfinite(last) else (
                 f"{last:.1f} {unit}" if unit == "GiB" else f"{last:.0f} {unit}")

@@ -29,6 +29,7 @@ from cockpit.ui.charts_panel import ChartsPanel
 from cockpit.ui.commands import CommandPalette, CommandRegistry
 from cockpit.ui.compare_panel import ComparePanel
 from cockpit.ui.evals_panel import EvalsPanel
+from cockpit.ui.fleet_panel import FleetPanel
 from cockpit.ui.gpu_panel import GpuPanel
 from cockpit.ui.live_cache import AlertRow, LiveSeriesCache, Snapshot
 from cockpit.ui.notifier import AlertNotifier
@@ -78,6 +79,7 @@ class MainWindow(QMainWindow):
         self.sql = SqlConsole(cursor_factory, settings)
         self.compare = ComparePanel(cursor_factory)
         self.evals = EvalsPanel(cursor_factory)
+        self.fleet = FleetPanel()
         self.docks: dict[str, QDockWidget] = {}
         left = Qt.DockWidgetArea.LeftDockWidgetArea
         right = Qt.DockWidgetArea.RightDockWidgetArea
@@ -88,6 +90,9 @@ class MainWindow(QMainWindow):
         self._dock("sql", "SQL", self.sql, bottom)
         self._dock("compare", "Compare", self.compare, bottom)
         self._dock("evals", "Evals", self.evals, bottom)
+        self._dock("fleet", "Fleet", self.fleet, right)
+        self.tabifyDockWidget(self.docks["gpu"], self.docks["fleet"])
+        self.docks["gpu"].raise_()
         for name in ("sql", "compare", "evals"):
             self.tabifyDockWidget(self.docks["alerts"], self.docks[name])
         self.docks["alerts"].raise_()
@@ -161,6 +166,8 @@ class MainWindow(QMainWindow):
               "&Go")
         c.add("select_all_runs", "Chart All Runs", lambda: self.runs.tree.selectAll(),
               "Ctrl+Shift+A", "&Go")
+        c.add("idle_gpus", "Show Idle GPUs Right Now", self.show_idle_gpus, "Ctrl+Shift+I", "&Go",
+              tip="The fleet's idle and starved GPUs, most wasted GPU-hours first")
 
         c.add("shortcuts", "Keyboard Shortcuts", self.show_shortcuts, "F1", "&Help")
 
@@ -264,6 +271,11 @@ class MainWindow(QMainWindow):
         if nxt >= 0:
             self.alerts.select_row(nxt)
 
+    def show_idle_gpus(self) -> None:
+        self.show_dock(self.docks["fleet"])
+        self.fleet.show_idle_only(True)
+        self.fleet.refresh()
+
     def compare_selected(self) -> None:
         self.show_dock(self.docks["compare"])
         self.compare.set_checked(self.runs.selected)
@@ -357,6 +369,7 @@ class MainWindow(QMainWindow):
         theme.apply(t)
         self.charts.apply_theme()
         self.gpu.apply_theme()
+        self.fleet.apply_theme()
         self.sql.apply_theme()
         self.runs.update_runs(self.cache.snapshot.runs)
 
