@@ -14,7 +14,8 @@ import sys
 import time
 from typing import Any
 
-MODULES = ["bench_ingest", "bench_tfevents", "bench_sampler", "bench_evals", "bench_ui"]
+MODULES = ["bench_ingest", "bench_tfevents", "bench_sampler", "bench_evals", "bench_ui",
+           "bench_prometheus"]
 COLUMNS = ("name", "ours", "reference", "ratio", "target", "note")
 
 

@@ -181,6 +181,54 @@ class DcgmExporter:
         self.server.server_close()
 
 
+class NodeExporter:
+    """node-exporter's CPU and disk counters for one host (its documented text format):
+    `node_cpu_seconds_total{cpu, mode}` and `node_disk_io_time_seconds_total{device}`, growing
+    as if core 0 were `busy_core` busy (a data loader pegging it) and the rest idle."""
+
+    def __init__(self, cores: int = 8, busy_core: float = 0.99, disk_busy: float = 0.05) -> None:
+        self.cores = cores
+        self.busy_core = busy_core
+        self.disk_busy = disk_busy
+        self.started = time.time()
+        exporter = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                body = exporter.render().encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.target = f"127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+
+    def render(self) -> str:
+        elapsed = 1000.0 + time.time() - self.started
+        lines = ["# HELP node_cpu_seconds_total Seconds the CPUs spent in each mode.",
+                 "# TYPE node_cpu_seconds_total counter"]
+        for cpu in range(self.cores):
+            busy = self.busy_core if cpu == 0 else 0.02
+            for mode, share in (("idle", 1 - busy), ("user", busy * 0.9), ("system", busy * 0.1)):
+                lines.append(f'node_cpu_seconds_total{{cpu="{cpu}",mode="{mode}"}} '
+                             f"{elapsed * share:.3f}")
+        lines += ["# HELP node_disk_io_time_seconds_total Total seconds spent doing I/Os.",
+                  "# TYPE node_disk_io_time_seconds_total counter",
+                  f'node_disk_io_time_seconds_total{{device="nvme0n1"}} '
+                  f"{elapsed * self.disk_busy:.3f}"]
+        return "\n".join(lines) + "\n"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 RECORDINGS = ("healthy_bf16", "starved_dataloader", "lr_stuck_at_zero", "fp16_adam_eps_nan",
               "memory_leak_oom")
 

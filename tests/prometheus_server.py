@@ -46,7 +46,10 @@ def wait_until(check: object, timeout: float, pause_s: float = 0.1) -> object:
 
 class PrometheusServer:
     def __init__(self, folder: Path, targets: list[str], scrape_interval: str = "1s",
-                 binary: str | None = None) -> None:
+                 binary: str | None = None, labelled: dict[str, dict[str, str]] | None = None,
+                 ) -> None:
+        """`targets` are scraped as they are; `labelled` maps more targets to the labels a
+        user's relabeling would give them (a node-exporter's `nodename`, say)."""
         self.binary = binary or need_prometheus()
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
@@ -54,11 +57,15 @@ class PrometheusServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.config = folder / "prometheus.yml"
         listed = ", ".join(f"'{t}'" for t in targets)
+        groups = [f"{{targets: [{listed}]}}"]
+        for target, labels in (labelled or {}).items():
+            pairs = ", ".join(f"{k}: '{v}'" for k, v in labels.items())
+            groups.append(f"{{targets: ['{target}'], labels: {{{pairs}}}}}")
         self.config.write_text(
             f"global: {{scrape_interval: {scrape_interval}, scrape_timeout: {scrape_interval}}}\n"
             "scrape_configs:\n"
             "  - job_name: dcgm\n"
-            f"    static_configs: [{{targets: [{listed}]}}]\n"
+            f"    static_configs: [{', '.join(groups)}]\n"
         )
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = folder / "prometheus.log"

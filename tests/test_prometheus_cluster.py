@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from cockpit.store.db import connect
-from tests.dcgm_exporter import H100, DcgmExporter, ExportedGpu
+from tests.dcgm_exporter import H100, DcgmExporter, ExportedGpu, NodeExporter
 from tests.prometheus_server import PrometheusServer, need_prometheus, wait_until
 
 pytestmark = pytest.mark.slow
@@ -35,6 +35,7 @@ ROOT = Path(__file__).parents[1]
 class Cluster:
     prometheus: PrometheusServer
     exporters: list[DcgmExporter]
+    node: NodeExporter
     started: float
 
     @property
@@ -58,12 +59,14 @@ def _exporters() -> list[DcgmExporter]:
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     binary = need_prometheus()
     exporters = _exporters()
+    node = NodeExporter()  # node-a's node-exporter: the data loader pegs one core
     server = PrometheusServer(tmp_path_factory.mktemp("prom"), [e.target for e in exporters],
-                              binary=binary).start()
+                              binary=binary, labelled={node.target: {"nodename": "node-a"}}).start()
     try:
-        yield Cluster(server, exporters, time.time())
+        yield Cluster(server, exporters, node, time.time())
     finally:
         server.stop()
+        node.close()
         for exporter in exporters:
             exporter.close()
 
@@ -157,6 +160,10 @@ def test_watch_flags_the_starved_gpu_with_its_pod_and_not_the_healthy_one(
     assert evidence["attribution"]["by"] == "kubernetes_pod"
     assert "pod ml/train-starved-7c9fd (container trainer) on node-a" in alert["message"]
     assert evidence["util_gpu_mean"] < 30
+    # node-exporter on node-a: one core pegged, so the diagnosis is a starved input pipeline
+    assert evidence["diagnosis"] == "cpu_bound" and evidence["cpu_scope"] == "host"
+    assert evidence["busiest_cpu_percent"] > 90
+    assert "a CPU core of node-a is" in alert["message"]
     warnings = [a for a in watch.objects() if a.get("severity") in ("warning", "critical")]
     assert {a["run"] for a in warnings} == {"train-starved"}, warnings
     con = connect(tmp_path / "h.duckdb", read_only=True)

@@ -113,6 +113,9 @@ class FakePrometheus:
                                              "error": "parse error at char 3"})
         if parts.path == "/api/v1/query":
             query = params["query"][0]
+            if query.startswith('{__name__=~"node_'):  # no node-exporter behind this one
+                return self._send(request, 200, {"status": "success",
+                                                 "data": {"resultType": "matrix", "result": []}})
             match = re.fullmatch(r'(\{__name__=~"DCGM_FI_DEV_GPU_UTIL\|.*\})\[(\d+)ms\]', query)
             assert match, query
             now = float(params["time"][0])
@@ -268,7 +271,8 @@ def test_polling_reads_only_the_time_since_the_last_read(prom: FakePrometheus) -
     now[0] += 5
     prom.scrapes.append((prom.t0 + 22, VALUES))
     assert {s["ts"] for s in _samples(source.poll())} == {prom.t0 + 22}
-    windows = [p["query"][0].rsplit("[", 1)[1] for path, p, _ in prom.requests]
+    windows = [p["query"][0].rsplit("[", 1)[1] for path, p, _ in prom.requests
+               if "DCGM" in p["query"][0]]
     assert windows == ["60000ms]", "8000ms]"]  # 5 s since the last read + 3 s overlap
     assert source.points_read == len(VALUES) * len(SERIES_LABELS) < first
 
@@ -436,3 +440,33 @@ def test_against_a_real_prometheus_scraping_dcgm_exporter_text(tmp_path: Path) -
             proc.wait(5)
         exporter.shutdown()
         exporter.server_close()
+
+
+def test_node_exporter_counters_become_host_loads() -> None:
+    from cockpit.telemetry.node_exporter import NodeLoadReader
+
+    def series(name: str, labels: dict[str, str], points: list[tuple[float, float]]) -> dict:
+        return {"metric": {"__name__": name, **labels}, "values": [[t, str(v)] for t, v in points]}
+
+    reader = NodeLoadReader()
+    assert reader.wanted()
+    got = reader.update([
+        series("node_cpu_seconds_total", {"cpu": "0", "mode": "idle", "instance": "node-a.lan:9100"},
+               [(100, 50.0), (105, 50.05)]),  # 1 % idle: 99 % busy
+        series("node_cpu_seconds_total", {"cpu": "1", "mode": "idle", "instance": "node-a.lan:9100"},
+               [(100, 50.0), (105, 54.9)]),
+        series("node_disk_io_time_seconds_total", {"device": "sda", "nodename": "node-a"},
+               [(100, 1.0), (105, 3.0)]),
+    ])
+    load = got["node-a"]
+    assert load.busiest_cpu_pct == pytest.approx(99) and load.mean_cpu_pct == pytest.approx(50.5)
+    assert load.disk_busy_pct == pytest.approx(40) and load.ts == 105
+    # the next poll continues from the last point of each counter
+    got = reader.update([series("node_cpu_seconds_total",
+                                {"cpu": "0", "mode": "idle", "instance": "node-a.lan:9100"},
+                                [(110, 55.05)])])
+    assert got["node-a"].busiest_cpu_pct == pytest.approx(0)
+    absent = NodeLoadReader(reprobe_polls=3, first_probes=2)
+    assert absent.wanted() and absent.update([]) == {}
+    # the first polls ask (a new Prometheus has not scraped it yet), then now and then
+    assert [absent.wanted() for _ in range(5)] == [True, False, False, True, False]

@@ -17,9 +17,9 @@ from typing import Any
 from cockpit.model.alert import Alert
 from cockpit.telemetry.clock_reasons import POWER_CAP_REASONS, THERMAL_OR_HW_REASONS, reason_set
 from cockpit.telemetry.host import HostSnapshot
-from cockpit.telemetry.rows import GpuEvent, GpuProcessRow, GpuSample, TelemetryBatch
+from cockpit.telemetry.rows import GpuEvent, GpuProcessRow, GpuSample, HostLoad, TelemetryBatch
 from cockpit.telemetry.windows import HalvesWindow, MeanWindow, SamplePace
-from cockpit.telemetry.workload import HOST, Workload
+from cockpit.telemetry.workload import HOST, Workload, short_host
 
 GB = 1e9
 
@@ -115,6 +115,9 @@ class GpuContext:
     busiest_cpu: float | None
     run_active_since: float | None
     alert: Callable[..., Alert]
+    # busiest_cpu of the training process (NVML + psutil), or of the GPU's host (node-exporter)
+    cpu_scope: str = "process"
+    disk_busy: float | None = None  # the host's busiest disk, percent busy (node-exporter)
 
 
 def _pct(value: float | None) -> str:
@@ -169,8 +172,11 @@ class LowGpuUtilDetector:
         self.fired = True
         return self._alert(s, ctx, util_mean, sm_mean)
 
-    def _diagnosis(self, util_mean: float | None, cpu: float | None) -> tuple[str, str]:
+    def _diagnosis(self, util_mean: float | None, ctx: GpuContext) -> tuple[str, str]:
         t = self.t
+        cpu = ctx.busiest_cpu
+        if ctx.cpu_scope == "host" and cpu is not None:
+            return self._host_diagnosis(util_mean, cpu, ctx)
         if cpu is not None and cpu >= t.cpu_bound_pct:
             return "cpu_bound", (
                 f"a process of the run keeps a CPU core {cpu:.0f}% busy, so training is "
@@ -196,13 +202,34 @@ class LowGpuUtilDetector:
             "loader (more workers, pin_memory, prefetching)"
         )
 
+    def _host_diagnosis(self, util_mean: float | None, cpu: float,
+                        ctx: GpuContext) -> tuple[str, str]:
+        """The same diagnosis from the host's load (node-exporter), said as such."""
+        t = self.t
+        host = ctx.key[0]
+        disk = "" if ctx.disk_busy is None else f", its busiest disk {ctx.disk_busy:.0f}% busy"
+        if cpu >= t.cpu_bound_pct:
+            return "cpu_bound", (
+                f"a CPU core of {host} is {cpu:.0f}% busy (node-exporter), so training looks "
+                "CPU-bound: a starved input pipeline. Look at the data loader (more workers, "
+                "pin_memory, prefetching, preprocessing moved off the training loop)")
+        if util_mean is not None and util_mean < t.idle_util_pct:
+            return "idle_or_hung", (
+                f"the GPU is essentially idle and the busiest core of {host} is at {cpu:.0f}%"
+                f"{disk}: the job looks idle or hung (waiting on a lock, I/O, peers in a "
+                "collective). Look at its stack and its last log lines")
+        return "waiting", (
+            f"no CPU core of {host} is saturated (busiest {cpu:.0f}%{disk}; node-exporter), so "
+            "the job is waiting rather than computing: slow storage or network input, "
+            "synchronization, or batches too small to fill the GPU")
+
     def _alert(
         self, s: GpuSample, ctx: GpuContext, util_mean: float | None, sm_mean: float | None
     ) -> Alert:
         t = self.t
         holder = ctx.holder
         assert holder is not None
-        kind, advice = self._diagnosis(util_mean, ctx.busiest_cpu)
+        kind, advice = self._diagnosis(util_mean, ctx)
         window = f"{self.window.span_s:.0f} s"
         message = (
             f"GPU {s['gpu']} held by {holder.who} averaged {_pct(util_mean)} "
@@ -221,6 +248,9 @@ class LowGpuUtilDetector:
             "diagnosis": kind,
             "busiest_cpu_percent": ctx.busiest_cpu,
         }
+        if ctx.cpu_scope == "host" and ctx.busiest_cpu is not None:
+            evidence["cpu_scope"] = "host"
+            evidence["disk_busy_percent"] = ctx.disk_busy
         return ctx.alert("low_gpu_util", "warning", s["ts"], "util_gpu", message, evidence)
 
 
@@ -492,6 +522,7 @@ class GpuHealthMonitor:
         self._gpus: dict[tuple[str, int], _GpuState] = {}
         self._cpu: dict[int, tuple[float, float]] = {}  # training pid -> (ts, busiest cpu)
         self._run_active: dict[str, float] = {}
+        self._host_load: dict[str, HostLoad] = {}  # short host name -> node-exporter load
         # Where the telemetry comes from ("nvml", "prometheus"): every alert's evidence says so.
         self.source = "nvml"
         # (host, job) -> how a labelled workload was matched to its run (LabelAttributor)
@@ -514,6 +545,7 @@ class GpuHealthMonitor:
 
     def observe(self, batch: TelemetryBatch) -> list[Alert]:
         alerts: list[Alert] = []
+        self._host_load.update(batch.host_loads)
         for key in batch.process_ticks:
             state = self._state(key)
             state.procs = [r for r in batch.processes if (r["host"], r["gpu"]) == key]
@@ -592,6 +624,11 @@ class GpuHealthMonitor:
             cpu_ts, busiest = self._cpu[holder.pid]
             if abs(ts - cpu_ts) <= self.t.host_stale_s:
                 cpu = busiest
+        scope, disk = "process", None
+        if cpu is None and holder is not None and holder.pid is None:
+            load = self._host_load.get(short_host(key[0]))
+            if load is not None and abs(ts - load.ts) <= max(self.t.host_stale_s, 30.0):
+                cpu, disk, scope = load.busiest_cpu_pct, load.disk_busy_pct, "host"
         active = self._run_active.get(holder.run_id) if holder and holder.run_id else None
         run_id = holder.run_id if holder else None
         job = holder.job if holder else None
@@ -603,7 +640,7 @@ class GpuHealthMonitor:
             return self._make_alert(key, run_id, detector, severity, at, metric, message, evidence,
                                     job)
 
-        return GpuContext(key, holder, state.held_since, cpu, active, make_alert)
+        return GpuContext(key, holder, state.held_since, cpu, active, make_alert, scope, disk)
 
     def _make_alert(
         self,

@@ -24,7 +24,7 @@ from typing import Any
 
 from cockpit.telemetry.attribution import RunRef
 from cockpit.telemetry.rows import TelemetryBatch, new_process_row
-from cockpit.telemetry.workload import HOST, HPC_JOB, POD, Workload
+from cockpit.telemetry.workload import HOST, HPC_JOB, POD, Workload, short_host
 
 GIB = 1024**3
 # What Kubernetes appends to a controller's name when it names a pod. Its random parts use
@@ -49,11 +49,6 @@ class LabelMatch:
         if workload is not None and workload.kind != HOST:
             out["workload"] = workload.evidence()
         return out
-
-
-def short_host(host: str) -> str:
-    """node-a.cluster.local/gi3 -> node-a (MIG instances and domains share the machine)."""
-    return host.split("/", 1)[0].split(".", 1)[0].lower()
 
 
 class LabelAttributor:

@@ -11,7 +11,8 @@ dropped, so each scrape becomes one sample exactly once and time never runs back
 Labels vary between exporter versions: Hostname/hostname (else the scrape `instance`), gpu
 (else `device` nvidiaN), UUID/uuid; a MIG instance (GPU_I_ID) becomes host "<host>/gi<id>" so
 its rows stay apart. The workload labels (Kubernetes pod, HPC job) become gpu_processes rows
-with `job` set and no PID (cockpit.telemetry.workload): the GPU's holder. A Prometheus that
+with `job` set and no PID (cockpit.telemetry.workload): the GPU's holder. Where the same
+Prometheus scrapes node-exporter, each poll also carries the hosts' CPU and disk load. A Prometheus that
 stops answering is a state: one batch says so when it starts, one when it ends.
 """
 
@@ -29,6 +30,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from cockpit.telemetry import node_exporter
 from cockpit.telemetry.clock_reasons import reasons_text
 from cockpit.telemetry.recording import number
 from cockpit.telemetry.rows import (
@@ -145,6 +147,7 @@ class PrometheusSource:
         self._last_xid: dict[SeriesKey, int] = {}
         self._uuid_index: dict[str, int] = {}
         self._read_until: float | None = None  # evaluation time of the last successful read
+        self.node = node_exporter.NodeLoadReader()  # host CPU/disk, where node-exporter is
         self._outage: SourceOutage | None = None
         self._answered_at: float | None = None  # answering again, no sample yet
         self._gap_from: float | None = None  # newest sample before the outage, if any
@@ -222,14 +225,15 @@ class PrometheusSource:
         extra = f", {self.selector}" if self.selector else ""
         return f'{{__name__=~"{names}"{extra}}}'
 
-    def _raw(self, start: float, end: float) -> list[dict[str, Any]]:
+    def _raw(self, start: float, end: float, selector: str | None = None) -> list[dict[str, Any]]:
         """Every scraped point in [start, end], in windows of at most `chunk_s`."""
+        selector = selector or self._selector()
         series: list[dict[str, Any]] = []
         at = start
         while at < end:
             upto = min(end, at + self.chunk_s)
             window_ms = max(1, int(round((upto - at) * 1000)))
-            data = self._get("/api/v1/query", {"query": f"{self._selector()}[{window_ms}ms]",
+            data = self._get("/api/v1/query", {"query": f"{selector}[{window_ms}ms]",
                                                "time": f"{upto:.3f}"})
             got = data.get("result", []) if isinstance(data, dict) else []
             series.extend(entry for entry in got if isinstance(entry, dict))
@@ -361,6 +365,12 @@ class PrometheusSource:
             assert self._read_until is not None
             start = max(self._read_until - self.overlap_s, now - self.max_catchup_s)
         batches = self._assemble(self._raw(start, now), newest_only=first, last_ts=self._last_ts)
+        if self.node.wanted():
+            loads = self.node.update(self._raw(start, now, node_exporter.SELECTOR))
+            if loads:
+                if not batches:
+                    batches.append(TelemetryBatch(ts=now))
+                batches[-1].host_loads.update(loads)
         self._read_until = now
         self._say_ok(batches)
         return batches

@@ -116,6 +116,16 @@ class GpuEvent:
     message: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class HostLoad:
+    """A GPU host's CPU and disk load from node-exporter (cluster telemetry has no PIDs)."""
+
+    ts: float
+    busiest_cpu_pct: float | None  # the busiest core, percent of that core
+    mean_cpu_pct: float | None  # all cores
+    disk_busy_pct: float | None  # the busiest disk's share of time busy
+
+
 @dataclass(slots=True)
 class SourceOutage:
     """A source that stopped answering (`until` None) or answered again (`until` set).
@@ -163,6 +173,8 @@ class TelemetryBatch:
     process_ticks: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
     events: list[GpuEvent] = field(default_factory=list)
     outages: list[SourceOutage] = field(default_factory=list)
+    host_loads: dict[str, HostLoad] = field(default_factory=dict)  # short host name -> load
 
     def is_empty(self) -> bool:
-        return not (self.samples or self.process_ticks or self.events or self.outages)
+        return not (self.samples or self.process_ticks or self.events or self.outages
+                    or self.host_loads)

@@ -24,6 +24,11 @@ HPC_JOB_LABELS = ("hpc_job",)
 POD, HPC_JOB, HOST = "pod", "hpc_job", "host"
 
 
+def short_host(host: str) -> str:
+    """node-a.cluster.local/gi3 -> node-a: MIG instances and domain names share the machine."""
+    return host.split("/", 1)[0].split(".", 1)[0].lower()
+
+
 def first_label(labels: Mapping[str, str], names: tuple[str, ...]) -> str | None:
     for name in names:
         value = labels.get(name)
