@@ -292,3 +292,30 @@ def test_outage_is_one_clear_state_and_a_gap(tmp_path: Path) -> None:
     for times in by_gpu.values():
         steps = [b - a for a, b in zip(times, times[1:], strict=False)]
         assert max(steps) > 4  # the outage is a gap in the samples, not interpolated values
+
+
+def test_the_apps_backend_shows_the_fleet_with_runs_and_pods(cluster: Cluster, tmp_path: Path) -> None:
+    from cockpit.monitor.backend import Backend, BackendOptions
+
+    runs = _runs(tmp_path)
+    backend = Backend(BackendOptions(db_path=tmp_path / "app.duckdb", roots=[runs],
+                                     gpu="prometheus", gpu_url=cluster.prometheus.url))
+    backend.start()
+    try:
+        def fleet() -> dict[tuple[str, int], Any]:
+            gpus = {(g.host, g.gpu): g for g in backend.fleet()[0]}
+            ready = (len(gpus) == 4 and gpus[("node-a", 0)].run == "train-starved"
+                     and gpus[("node-a", 1)].state == "busy")  # past the healthy run's warm-up
+            return gpus if ready else {}
+
+        gpus = wait_until(fleet, 90, 0.2)
+        status = backend.gpu_status_text()
+    finally:
+        backend.close()
+    assert gpus, "the fleet never showed the four GPUs with their runs"
+    assert gpus[("node-a", 0)].holder == "ml/train-starved-7c9fd"
+    assert gpus[("node-a", 0)].state == "starved" and gpus[("node-a", 1)].state == "busy"
+    assert gpus[("node-a", 1)].run == "train-healthy"
+    assert gpus[("node-b", 0)].state == "idle" and gpus[("node-b", 0)].holder is None
+    assert gpus[("node-b", 1)].holder == "HPC job 4242" and gpus[("node-b", 1)].run is None
+    assert status == f"GPU: Prometheus at {cluster.prometheus.url}"

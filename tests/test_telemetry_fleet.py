@@ -66,3 +66,16 @@ def test_the_source_outage_is_a_fleet_state() -> None:
     ended = SourceOutage(outage.source, 1000.0, outage.reason, until=1060.0)
     view.observe(TelemetryBatch(ts=1060.0, outages=[ended]))
     assert view.outage is None
+
+
+def test_run_evidence_for_the_lifecycle_decision() -> None:
+    view = FleetView(clock=lambda: 1600.0)
+    _feed(view, "node-a", 0, 1000, 600, 1, "pod/ml/train-7c9fd/trainer", "r1", 30 * GIB)
+    _feed(view, "node-a", 1, 1000, 600, 90, "pod/ml/train-7c9fd/trainer", "r1", 30 * GIB)
+    evidence = view.run_evidence("r1")
+    assert evidence is not None
+    assert evidence.gpus == (("node-a", 0), ("node-a", 1))
+    assert evidence.util_gpu == pytest.approx(45.5) and evidence.mem_used == 60 * GIB
+    assert evidence.gpu_hours == pytest.approx(2 * 599 / 3600)
+    assert evidence.wasted_gpu_hours == pytest.approx(599 / 3600)  # the idle one of its two
+    assert view.run_evidence("nobody") is None

@@ -9,6 +9,10 @@ host), read by the app's fleet panel and `cockpit gpu`. Per GPU it keeps the sta
   (idle or starved: the GPU is reserved but not working).
 
 Sample time never spans a gap (a source outage, an exporter down): it is not counted.
+
+The same accounts per run (`run_evidence`) are the GPU evidence the lifecycle decision
+reads: which GPUs a run holds now, whether they work, and the GPU time it held and wasted,
+from local NVML or from a cluster's labels alike.
 """
 
 from __future__ import annotations
@@ -34,6 +38,19 @@ class FleetThresholds:
     held_min_mem: int = GIB  # memory in use that says "someone holds it" without labels
     stale_intervals: float = 4.0  # no sample for this many intervals (and stale_min_s): no data
     stale_min_s: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class RunGpuEvidence:
+    """What the GPUs say about one run (for the lifecycle decision and the runs' GPU-hours)."""
+
+    run_id: str
+    gpus: tuple[tuple[str, int], ...]  # (host, gpu) it holds now
+    util_gpu: float | None  # mean over those GPUs' windows
+    mem_used: int | None  # summed over them
+    last_ts: float | None  # newest sample of them
+    gpu_hours: float  # held, since watching began
+    wasted_gpu_hours: float  # held while idle or starved
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +99,7 @@ class FleetView:
         self.run_names: dict[str, str] = {}
         self.outage: str | None = None  # "Prometheus at … unreachable since 14:02:05 (…)"
         self._gpus: dict[tuple[str, int], _Gpu] = {}
+        self._runs: dict[str, list[float]] = {}  # run_id -> [held_s, wasted_s]
         self._lock = threading.Lock()
 
     def observe(self, batch: TelemetryBatch) -> None:
@@ -97,9 +115,13 @@ class FleetView:
                     gpu.util.clear()
                 util = sample.get("util_gpu")
                 if dt is not None and self._held(gpu):
+                    wasted = dt if util is not None and util < self.t.low_util_pct else 0.0
                     gpu.held_s += dt
-                    if util is not None and util < self.t.low_util_pct:
-                        gpu.wasted_s += dt
+                    gpu.wasted_s += wasted
+                    for run_id in {r["run_id"] for r in gpu.holders if r.get("run_id")}:
+                        account = self._runs.setdefault(run_id, [0.0, 0.0])
+                        account[0] += dt
+                        account[1] += wasted
                 span = max(self.t.window_s, 4 * (gpu.pace.interval_s or 0.0))
                 gpu.util.span_s = span
                 gpu.util.add(ts, util, sample.get("sm_active"))
@@ -166,6 +188,22 @@ class FleetView:
         if len(rows) > 1 and text is not None:
             text += f" (+{len(rows) - 1})"
         return text, top.get("run_id")
+
+    def run_evidence(self, run_id: str) -> RunGpuEvidence | None:
+        """The run's GPUs now and its GPU-hours; None when no GPU was ever attributed to it."""
+        with self._lock:
+            account = self._runs.get(run_id)
+            if account is None:
+                return None
+            held = [(key, g) for key, g in sorted(self._gpus.items())
+                    if any(r.get("run_id") == run_id for r in g.holders)]
+            utils = [u for _, g in held if (u := g.util.mean(0)) is not None]
+            mems = [g.mem_used for _, g in held if g.mem_used is not None]
+            times = [t for _, g in held if (t := g.pace.last_ts) is not None]
+            return RunGpuEvidence(
+                run_id, tuple(key for key, _ in held),
+                sum(utils) / len(utils) if utils else None, sum(mems) if mems else None,
+                max(times) if times else None, account[0] / 3600.0, account[1] / 3600.0)
 
     def set_run_names(self, names: Mapping[str, str]) -> None:
         with self._lock:
