@@ -127,6 +127,10 @@ def test_unreachable_prometheus(capsys: pytest.CaptureFixture[str]) -> None:
     (["--count", "0"], "--count must be"),
     (["--since", "60"], "--since"),
     (["--replay", "/nonexistent/recording"], "no GPU recording"),
+    (["--gpu-source", "ftp://x"], "--gpu-source ftp://x is not a GPU source"),
+    (["--gpu-source", "prometheus://"], "names no server"),
+    (["--gpu-source", "off"], "nothing to show"),
+    (["--gpu-source", "prometheus://a:1", "--prometheus", "http://b:2"], "choose one"),
 ])
 def test_user_errors_are_one_sentence(argv: list[str], words: str,
                                       capsys: pytest.CaptureFixture[str]) -> None:

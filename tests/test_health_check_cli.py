@@ -160,3 +160,26 @@ def test_process_record_classifies_a_silent_run(capsys: pytest.CaptureFixture[st
     crash = json_lines(out)
     assert [(a["detector"], a["severity"], a["step"]) for a in crash] == [("crash", "critical", 199)]
     assert "exit code 1" in str(crash[0]["message"])
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--gpu-source", "nvml"], "check reads past telemetry"),
+    (["--gpu-source", "prometheus://127.0.0.1:9", "--replay-gpu", "."], "choose one GPU source"),
+])
+def test_gpu_source_misuse_is_one_sentence(args: list[str], words: str,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = check(capsys, str(H100 / "healthy_bf16"), *args)
+    assert code == 2 and out == "" and words in err and err.count("\n") == 1
+
+
+def test_an_unreachable_prometheus_is_one_sentence(capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    code, out, err = check(capsys, str(H100 / "healthy_bf16"), "--gpu-source",
+                           f"prometheus://127.0.0.1:{port}")
+    assert code == 2 and out == ""
+    assert err.startswith(f"cockpit: cannot reach Prometheus at http://127.0.0.1:{port}")
+    assert err.count("\n") == 1

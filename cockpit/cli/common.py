@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import urllib.parse
 from pathlib import Path
 
 from cockpit.cli.errors import CliError
@@ -45,7 +46,7 @@ def prometheus_url(spec: str | None) -> str | None:
         from cockpit.telemetry.prometheus import source_url
 
         url = source_url(spec)
-        if url.rstrip("/").endswith("//"):
+        if not urllib.parse.urlsplit(url).hostname:
             raise CliError(f"--gpu-source {spec} names no server: prometheus://HOST:PORT")
         return url
     raise CliError(f"--gpu-source {spec} is not a GPU source: use nvml, off or "
