@@ -27,17 +27,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.run_all import row
+
 ROOT = Path(__file__).resolve().parent.parent
 POLL_S = 5.0
 HOSTS, GPUS = 8, 8
-
-
-def _row(name: str, ours: Any, reference: Any = None, target: Any = None, note: str = "") -> dict:
-    ratio = None
-    if isinstance(ours, int | float) and isinstance(reference, int | float) and reference:
-        ratio = round(ours / reference, 3)
-    return {"name": name, "ours": ours, "reference": reference, "ratio": ratio,
-            "target": target, "note": note}
 
 
 def _rss_mb() -> float:
@@ -130,17 +124,17 @@ def run(quick: bool = False) -> list[dict]:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     where = f"{gpus} GPUs on {HOSTS} hosts, 1 s scrape, {POLL_S:g} s poll, median of {polls}"
     return [
-        _row("prometheus: CPU per poll, full watch path (ms)", round(ms, 1),
+        row("prometheus: CPU per poll, full watch path (ms)", round(ms, 1),
              note=f"{where}; query + samples + labels + detectors + fleet + store"),
-        _row("prometheus: share of one core at a 5 s poll (%)", round(ms / POLL_S / 10, 2),
+        row("prometheus: share of one core at a 5 s poll (%)", round(ms / POLL_S / 10, 2),
              target="<= 1 %"),
-        _row("prometheus: source poll CPU, incremental vs 60 s window (ms)",
+        row("prometheus: source poll CPU, incremental vs 60 s window (ms)",
              round(sorted(poll_cpu)[len(poll_cpu) // 2] * 1000, 1), round(ref_ms, 1),
              note="the reference re-reads the whole window each poll (before issue 19)"),
-        _row("prometheus: points read per poll, incremental vs 60 s window",
+        row("prometheus: points read per poll, incremental vs 60 s window",
              round(mean_points), round(mean_ref_points),
              note=f"{new_samples:.0f} new GPU samples per poll; overlap 3 s"),
-        _row("prometheus: RSS peak / growth over the polls (MB)", round(peak, 1),
+        row("prometheus: RSS peak / growth over the polls (MB)", round(peak, 1),
              note=f"+{rss_after - rss_before:.1f} MB during {polls} polls"),
     ]
 

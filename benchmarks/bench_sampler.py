@@ -20,8 +20,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
+from benchmarks.run_all import row
 from cockpit.telemetry.fake_nvml import FakeGpu, FakeNvml
 from cockpit.telemetry.gpu_detectors import GpuHealthMonitor
 from cockpit.telemetry.nvml_gateway import NvmlGateway
@@ -39,14 +39,6 @@ GPUS = 8
 DEVICE_CALLS = {"utilization": 1, "memory": 1, "power": 2, "temperature": 1, "clock": 2,
                 "clock_reasons": 1}
 PROCESS_CALLS = {"compute_procs": 1, "process_utilization": 1, "gpm_metrics_get": 1}
-
-
-def _row(name: str, ours: Any, reference: Any = None, target: Any = None, note: str = "") -> dict:
-    ratio = None
-    if isinstance(ours, int | float) and isinstance(reference, int | float) and reference:
-        ratio = round(ours / reference, 3)
-    return {"name": name, "ours": ours, "reference": reference, "ratio": ratio,
-            "target": target, "note": note}
 
 
 def _fake_sampler(gpus: int) -> tuple[Sampler, FakeNvml]:
@@ -184,30 +176,30 @@ def run(quick: bool = False) -> list[dict]:
     smi_us, smi_note = nvidia_smi_us(5 if quick else 30)
     top_us, top_note = nvitop_us(ticks)
     reference = smi_us if smi_us is not None else top_us
-    rows.append(_row(
+    rows.append(row(
         "sampler CPU us/sample/GPU (fake NVML)", round(fake_us, 1), None, None,
         f"{GPUS} simulated GPUs; our Python side only, all tiers every 1 s tick"))
-    rows.append(_row(
+    rows.append(row(
         "sampler CPU us/sample/GPU (real NVML)",
         None if real_us is None else round(real_us, 1),
         None if reference is None else round(reference, 1), None, real_note))
-    rows.append(_row("nvidia-smi --query-gpu loop us/sample/GPU",
+    rows.append(row("nvidia-smi --query-gpu loop us/sample/GPU",
                      None if smi_us is None else round(smi_us, 1), None, None, smi_note))
-    rows.append(_row("nvitop Device API us/sample/GPU",
+    rows.append(row("nvitop Device API us/sample/GPU",
                      None if top_us is None else round(top_us, 1), None, None, top_note))
     measured = real_us if real_us is not None else fake_us + device_us + process_us
     basis = ("real NVML" if real_us is not None else
              f"fake-NVML overhead + H100 NVML median latencies ({device_us:.0f} us device tier "
              f"+ {process_us:.0f} us process/GPM tier; an upper bound: latency, not CPU)")
-    rows.append(_row("sampler % of one core per GPU at 1 Hz", round(measured / 1e4, 3), None,
+    rows.append(row("sampler % of one core per GPU at 1 Hz", round(measured / 1e4, 3), None,
                      f"<= {TARGET_CORE_PCT}", basis + "; PCIe (2 x 21 ms every 5 s) blocks "
                      "on its own thread without using CPU"))
     read_us, detect_us = replay_cpu_us(1 if quick else 5)
-    rows.append(_row("replay CPU us/sample", round(read_us, 1), None, None,
+    rows.append(row("replay CPU us/sample", round(read_us, 1), None, None,
                      "ReplaySource of the 5 H100 recordings, speed 0"))
-    rows.append(_row("replay + GPU detectors CPU us/sample", round(detect_us, 1), None, None,
+    rows.append(row("replay + GPU detectors CPU us/sample", round(detect_us, 1), None, None,
                      "what `cockpit check` spends per recorded sample"))
-    rows.append(_row("sampler peak RSS MB", round(sampler_rss_mb(), 1), None,
+    rows.append(row("sampler peak RSS MB", round(sampler_rss_mb(), 1), None,
                      f"<= {TARGET_RSS_MB}", f"fresh interpreter, sampler + {GPUS} fake GPUs, "
                      "300 ticks"))
     return rows

@@ -19,6 +19,15 @@ MODULES = ["bench_ingest", "bench_tfevents", "bench_sampler", "bench_evals", "be
 COLUMNS = ("name", "ours", "reference", "ratio", "target", "note")
 
 
+def row(name: str, ours: Any, reference: Any = None, target: Any = None, note: str = "") -> dict:
+    """One result row; the ratio is ours / reference when both are numbers."""
+    ratio = None
+    if isinstance(ours, int | float) and isinstance(reference, int | float) and reference:
+        ratio = round(ours / reference, 3)
+    return {"name": name, "ours": ours, "reference": reference, "ratio": ratio,
+            "target": target, "note": note}
+
+
 def print_table(rows: list[dict[str, Any]]) -> None:
     print("| " + " | ".join(COLUMNS) + " |")
     print("|" + "---|" * len(COLUMNS))

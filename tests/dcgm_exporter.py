@@ -18,6 +18,7 @@ import bisect
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -128,6 +129,26 @@ class ExportedGpu:
         return out
 
 
+def serve_metrics(render: Callable[[], str]) -> ThreadingHTTPServer:
+    """An HTTP server on 127.0.0.1 answering every GET with `render()` as Prometheus text."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            body = render().encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    return server
+
+
 class DcgmExporter:
     """One host's exporter: GET /metrics renders every GPU at the current offset."""
 
@@ -139,31 +160,15 @@ class DcgmExporter:
         for gpu in gpus:
             if gpu.recording and gpu.data is None:
                 gpu.data = Recording.load(gpu.recording)
-        exporter = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                body = exporter.render().encode()
-                exporter.scrapes += 1
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = serve_metrics(self.render)
         self.port = self.server.server_port
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
 
     @property
     def target(self) -> str:
         return f"127.0.0.1:{self.port}"
 
     def render(self) -> str:
+        self.scrapes += 1
         offset = time.time() - self.started
         values = [(gpu, gpu.values(offset)) for gpu in self.gpus]
         lines = []
@@ -191,23 +196,8 @@ class NodeExporter:
         self.busy_core = busy_core
         self.disk_busy = disk_busy
         self.started = time.time()
-        exporter = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                body = exporter.render().encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = serve_metrics(self.render)
         self.target = f"127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
 
     def render(self) -> str:
         elapsed = 1000.0 + time.time() - self.started

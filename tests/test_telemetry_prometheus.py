@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import socket
-import subprocess
 import threading
 import time
 import urllib.parse
@@ -25,6 +23,8 @@ from cockpit.telemetry.pipeline import TelemetryPipeline
 from cockpit.telemetry.prometheus import PrometheusError, PrometheusSource
 from cockpit.telemetry.recorder import RecordingWriter
 from cockpit.telemetry.replay import ReplaySource
+from tests.dcgm_exporter import serve_metrics
+from tests.prometheus_server import PrometheusServer, wait_until
 
 SERIES_LABELS: list[dict[str, str]] = [
     {"gpu": "0", "UUID": "GPU-a0", "Hostname": "node-a", "instance": "10.0.0.1:9400"},
@@ -354,71 +354,19 @@ DCGM_FI_PROF_PIPE_TENSOR_ACTIVE{gpu="0",UUID="GPU-053f7d59",device="nvidia0",Hos
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_until(check: Any, timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while time.monotonic() < deadline:
-        got = check()
-        if got:
-            return got
-        pause.wait(0.1)  # polling an external process; there is nothing to wait on
-    return None
-
-
 @pytest.mark.slow
-@pytest.mark.skipif(shutil.which("prometheus") is None, reason="no prometheus binary installed")
 def test_against_a_real_prometheus_scraping_dcgm_exporter_text(tmp_path: Path) -> None:
-    class Exporter(BaseHTTPRequestHandler):
-        def log_message(self, *args: Any) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            body = EXPORTER_TEXT.encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain; version=0.0.4")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-    exporter = ThreadingHTTPServer(("127.0.0.1", 0), Exporter)
-    threading.Thread(target=exporter.serve_forever, args=(0.05,), daemon=True).start()
-    port = _free_port()
-    config = tmp_path / "prometheus.yml"
-    config.write_text(
-        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
-        "scrape_configs:\n"
-        "  - job_name: dcgm\n"
-        f"    static_configs: [{{targets: ['127.0.0.1:{exporter.server_port}']}}]\n"
-    )
-    proc = subprocess.Popen(
-        ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
-         f"--web.listen-address=127.0.0.1:{port}", "--log.level=error"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
+    exporter = serve_metrics(lambda: EXPORTER_TEXT)
+    server = PrometheusServer(tmp_path, [f"127.0.0.1:{exporter.server_port}"]).start()
     try:
-        def ready() -> bool:
-            try:
-                with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as response:
-                    return bool(response.status == 200)
-            except OSError:
-                return False
-
-        assert _wait_until(ready, 10), "prometheus did not become ready"
-        source = PrometheusSource(url, timeout_s=2)
+        source = PrometheusSource(server.url, timeout_s=2)
 
         def both_gpus() -> list[dict[str, Any]]:
             samples = _samples(source.poll())
             return samples if {s["gpu"] for s in samples} == {0, 1} else []
 
-        samples = _wait_until(both_gpus, 10)
-        assert samples, "no samples of both GPUs came through Prometheus"
+        samples = wait_until(both_gpus, 15)
+        assert isinstance(samples, list) and samples, "no samples of both GPUs came through"
         gpu0 = next(s for s in samples if s["gpu"] == 0)
         assert gpu0["host"] == "h100-node" and gpu0["util_gpu"] == 62
         assert gpu0["mem_used"] == 7134 * 1024 * 1024
@@ -432,41 +380,6 @@ def test_against_a_real_prometheus_scraping_dcgm_exporter_text(tmp_path: Path) -
         history = _samples(source.history_batches(now - 30, now))
         assert any(s["gpu"] == 0 and s["util_gpu"] == 62 for s in history)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        server.stop()
         exporter.shutdown()
         exporter.server_close()
-
-
-def test_node_exporter_counters_become_host_loads() -> None:
-    from cockpit.telemetry.node_exporter import NodeLoadReader
-
-    def series(name: str, labels: dict[str, str], points: list[tuple[float, float]]) -> dict:
-        return {"metric": {"__name__": name, **labels}, "values": [[t, str(v)] for t, v in points]}
-
-    reader = NodeLoadReader()
-    assert reader.wanted()
-    got = reader.update([
-        series("node_cpu_seconds_total", {"cpu": "0", "mode": "idle", "instance": "node-a.lan:9100"},
-               [(100, 50.0), (105, 50.05)]),  # 1 % idle: 99 % busy
-        series("node_cpu_seconds_total", {"cpu": "1", "mode": "idle", "instance": "node-a.lan:9100"},
-               [(100, 50.0), (105, 54.9)]),
-        series("node_disk_io_time_seconds_total", {"device": "sda", "nodename": "node-a"},
-               [(100, 1.0), (105, 3.0)]),
-    ])
-    load = got["node-a"]
-    assert load.busiest_cpu_pct == pytest.approx(99) and load.mean_cpu_pct == pytest.approx(50.5)
-    assert load.disk_busy_pct == pytest.approx(40) and load.ts == 105
-    # the next poll continues from the last point of each counter
-    got = reader.update([series("node_cpu_seconds_total",
-                                {"cpu": "0", "mode": "idle", "instance": "node-a.lan:9100"},
-                                [(110, 55.05)])])
-    assert got["node-a"].busiest_cpu_pct == pytest.approx(0)
-    absent = NodeLoadReader(reprobe_polls=3, first_probes=2)
-    assert absent.wanted() and absent.update([]) == {}
-    # the first polls ask (a new Prometheus has not scraped it yet), then now and then
-    assert [absent.wanted() for _ in range(5)] == [True, False, False, True, False]
