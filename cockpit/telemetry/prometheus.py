@@ -38,6 +38,7 @@ from cockpit.telemetry.rows import (
     GpuEvent,
     GpuProcessRow,
     GpuSample,
+    HostLoad,
     SourceOutage,
     TelemetryBatch,
     clock_text,
@@ -364,16 +365,24 @@ class PrometheusSource:
         else:
             assert self._read_until is not None
             start = max(self._read_until - self.overlap_s, now - self.max_catchup_s)
-        batches = self._assemble(self._raw(start, now), newest_only=first, last_ts=self._last_ts)
-        if self.node.wanted():
-            loads = self.node.update(self._raw(start, now, node_exporter.SELECTOR))
-            if loads:
-                if not batches:
-                    batches.append(TelemetryBatch(ts=now))
-                batches[-1].host_loads.update(loads)
+        series = self._raw(start, now)
+        loads = self._host_loads(start, now) if self.node.wanted() else {}
+        # Assembling marks scrapes as seen: only once every query of this poll has answered.
+        batches = self._assemble(series, newest_only=first, last_ts=self._last_ts)
+        if loads:
+            if not batches:
+                batches.append(TelemetryBatch(ts=now))
+            batches[-1].host_loads.update(loads)
         self._read_until = now
         self._say_ok(batches)
         return batches
+
+    def _host_loads(self, start: float, end: float) -> dict[str, HostLoad]:
+        """node-exporter's loads; it is optional, so its failure never fails a poll."""
+        try:
+            return self.node.update(self._raw(start, end, node_exporter.SELECTOR))
+        except PrometheusError:
+            return {}
 
     def history_batches(self, start: float, end: float) -> Iterator[TelemetryBatch]:
         """Every scrape between `start` and `end` with its own timestamp; live polling then
