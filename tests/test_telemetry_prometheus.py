@@ -383,3 +383,23 @@ def test_against_a_real_prometheus_scraping_dcgm_exporter_text(tmp_path: Path) -
         server.stop()
         exporter.shutdown()
         exporter.server_close()
+
+
+def test_the_apps_status_line_says_the_outage(tmp_path: Path) -> None:
+    from cockpit.monitor.backend import Backend, BackendOptions
+
+    server = FakePrometheus(mode="html")  # answering, but not as Prometheus: down for us
+    down = threading.Event()
+    server.before = lambda n: down.set() if n >= 2 else None
+    backend = Backend(BackendOptions(db_path=tmp_path / "h.duckdb", gpu="prometheus",
+                                     gpu_url=server.url))
+    try:
+        backend.start()
+        assert down.wait(10)
+        gpus, outage = backend.fleet()
+        text = backend.gpu_status_text()
+    finally:
+        backend.close()
+        server.close()
+    assert text.startswith(f"GPU: Prometheus at {server.url} unreachable since ")
+    assert outage is not None and "unreachable since" in outage and gpus == []
