@@ -483,14 +483,20 @@ def test_import_loads_neither_torch_nor_qt_nor_the_app() -> None:
     assert done.returncode == 0, done.stderr
 
 
-def test_the_module_imports_only_the_standard_library_and_torch() -> None:
-    """Statically, so a lazy import inside a method cannot pull in the app or Qt either."""
-    source = Path(integration.__file__).read_text()
+@pytest.mark.parametrize("module", sorted(Path(integration.__file__).parent.glob("*.py")),
+                         ids=lambda p: p.name)
+def test_integrations_import_only_the_standard_library_torch_and_their_trainer(module: Path
+                                                                               ) -> None:
+    """Statically, so a lazy import inside a method cannot pull in the app or Qt either: each
+    hook imports the standard library, torch, the trainer it hooks and cockpit.integrations."""
     imported: set[str] = set()
-    for node in ast.walk(ast.parse(source)):
+    for node in ast.walk(ast.parse(module.read_text())):
         if isinstance(node, ast.Import):
-            imported.update(alias.name.split(".")[0] for alias in node.names)
+            imported.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module:
-            imported.add(node.module.split(".")[0])
-    assert "torch" in imported
-    assert imported - {"torch", "__future__"} <= sys.stdlib_module_names
+            imported.add(node.module)
+    ours = {name for name in imported if name.startswith("cockpit")}
+    assert all(name.startswith("cockpit.integrations") for name in ours), ours
+    allowed = {"torch", "__future__", "transformers", "lightning", "pytorch_lightning"}
+    roots = {name.split(".")[0] for name in imported - ours}
+    assert roots - allowed <= sys.stdlib_module_names

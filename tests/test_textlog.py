@@ -99,28 +99,32 @@ def test_modded_nanogpt_logs_give_train_and_val_losses_over_every_step(folder: s
     text = data.decode()
     train = {int(s): float(v) for s, v in re.findall(r"^step:(\d+)/\d+ train_loss:(\S+)", text, re.M)}
     val = {int(s): float(v) for s, v in re.findall(r"^step:(\d+)/\d+ val_loss:(\S+)", text, re.M)}
-    avg_measured = len(re.findall(r"step_avg:[\d.]+ms$", text, re.M))
+    avg_logged = re.findall(r"step_avg:(\S+)ms$", text, re.M)
     result = read(data)
     got = series(result)
     final = MODDED[folder]
 
-    assert dict(got.get("loss", [])) == train  # fp8downproj logs no train loss at all
+    assert dict(got.get("train_loss", [])) == train  # fp8downproj logs no train loss at all
     if train:
         assert max(train) == final and len(train) == final
     assert dict(got["val_loss"]) == val and max(val) == final
-    assert len(got["step_avg_ms"]) == avg_measured  # `step_avg:nanms` is skipped, not NaN
-    assert all(math.isfinite(v) for pts in got.values() for _, v in pts)
-    assert set(got) <= {"loss", "val_loss", "train_time_ms", "step_avg_ms"}
+    # Every step_avg point is kept, `step_avg:nanms` as NaN: nothing logged is dropped.
+    assert [repr(v) for _, v in got["step_avg_ms"]] == [repr(float(v)) for v in avg_logged]
+    assert all(math.isfinite(v) for k, pts in got.items() if k != "step_avg_ms" for _, v in pts)
+    assert set(got) <= {"train_loss", "val_loss", "train_time_ms", "step_avg_ms"}
     assert result.params == {"total_steps": final}
     assert [(e.kind, e.step) for e in result.events] == [("finished", final)]
     assert result.bad_records == 0
 
 
-def test_muon_nanms_steps_produce_no_step_avg_but_keep_their_loss() -> None:
+def test_muon_nanms_steps_keep_step_avg_as_nan_and_their_loss() -> None:
     got = series(read(log_of("muon-2024-10-10").read_bytes()))
-    avg_steps = {s for s, _ in got["step_avg_ms"]}
-    loss = dict(got["loss"])
-    assert 1 in loss and 12 in loss and min(avg_steps) == 13  # steps 0..12 log `nanms`
+    avg = dict(got["step_avg_ms"])
+    loss = dict(got["train_loss"])
+    assert 1 in loss and 12 in loss
+    # Steps 0..12 log `step_avg:nanms`: 13 NaN points, kept as logged (issue 16).
+    assert sorted(s for s, v in avg.items() if math.isnan(v)) == list(range(13))
+    assert math.isfinite(avg[13])
     assert loss[6200] == pytest.approx(3.2533)
 
 
@@ -416,8 +420,9 @@ def test_iso_timestamp_prefix_gives_ts() -> None:
 
 def test_nanogpt_eval_and_iter_lines() -> None:
     text = "step 100: train loss 2.3100, val loss 2.4000\niter 100: loss 2.2900, time 43.34ms, mfu 12.50%\n"
+    # The eval line's train loss is a series of its own: it never competes with the iter lines'.
     assert read_text(text).points.rows() == [
-        ("loss", 100, None, 2.31),
+        ("train_loss", 100, None, 2.31),
         ("val_loss", 100, None, 2.4),
         ("loss", 100, None, 2.29),
         ("step_time_ms", 100, None, 43.34),
@@ -425,7 +430,7 @@ def test_nanogpt_eval_and_iter_lines() -> None:
     ]
 
 
-def test_nan_tokens_are_nan_but_unit_suffixed_nan_timings_are_skipped() -> None:
+def test_nan_tokens_are_nan_and_unit_suffixed_nan_timings_are_kept_as_nan() -> None:
     text = (
         "step:5/10 train_loss:nan train_time:900ms step_avg:nanms\n"
         "iter 6: loss nan, time nanms\n"
@@ -433,9 +438,11 @@ def test_nan_tokens_are_nan_but_unit_suffixed_nan_timings_are_skipped() -> None:
     )
     rows = read_text(text).points.rows()
     assert [(k, s, repr(v)) for k, s, _, v in rows] == [
-        ("loss", 5, "nan"),
+        ("train_loss", 5, "nan"),
         ("train_time_ms", 5, "900.0"),
+        ("step_avg_ms", 5, "nan"),
         ("loss", 6, "nan"),
+        ("step_time_ms", 6, "nan"),
         ("loss", 7, "inf"),
         ("lr", 7, "-inf"),
         ("grad_norm", 7, "nan"),
@@ -485,9 +492,9 @@ def test_llmc_pipe_format_with_value_first_fields() -> None:
     result = read_text(text)
     got = {(k, s): v for k, s, _, v in result.points.rows()}
     assert got == {
-        ("loss", 1): 4.367212, ("grad_norm", 1): 1.2345, ("lr", 1): 6e-4, ("step_time_ms", 1): 123.45,
-        ("mfu_pct", 1): 12.3, ("tokens_per_s", 1): 123456.0,
-        ("loss", 2): 4.1, ("grad_norm", 2): 1.1, ("lr", 2): 6e-4, ("step_time_ms", 2): 120.0,
+        ("train_loss", 1): 4.367212, ("grad_norm", 1): 1.2345, ("lr", 1): 6e-4,
+        ("step_time_ms", 1): 123.45, ("mfu_pct", 1): 12.3, ("tokens_per_s", 1): 123456.0,
+        ("train_loss", 2): 4.1, ("grad_norm", 2): 1.1, ("lr", 2): 6e-4, ("step_time_ms", 2): 120.0,
         ("mfu_pct", 2): 12.5, ("tokens_per_s", 2): 125000.0,
     }
     assert result.params == {"total_steps": 74}

@@ -177,7 +177,7 @@ def _start_live_gpu(writer: Any, printer: AlertPrinter, engine: Any,
 RUNS_SQL = """
 SELECT r.name, r.status, r.last_step,
        (SELECT m.value FROM metrics m WHERE m.run_id = r.run_id
-          AND m.key IN (SELECT s.key FROM series s WHERE s.run_id = r.run_id AND s.canonical = 'loss')
+          AND m.key IN (SELECT s.key FROM series s WHERE s.run_id = r.run_id AND s.role = 'loss')
           ORDER BY m.step DESC NULLS LAST LIMIT 1) AS last_loss,
        (SELECT count(*) FROM alerts a WHERE a.run_id = r.run_id AND a.severity <> 'info') AS alerts,
        epoch_ms(CAST(r.updated_at * 1000 AS BIGINT)) AS updated, r.path

@@ -15,6 +15,7 @@ import sys
 COMMANDS = [
     "cockpit.cli.app_cmd",
     "cockpit.cli.ingest_cmds",
+    "cockpit.cli.series_cmd",
     "cockpit.cli.check_cmd",
     "cockpit.cli.gpu_cmd",
     "cockpit.cli.eval_cmd",

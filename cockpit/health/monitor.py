@@ -1,14 +1,18 @@
-"""HealthMonitor: routes each run's points to its detectors by canonical metric name.
+"""HealthMonitor: routes each run's points to its detectors by the role each series plays.
 
 The live engine calls `observe` with every batch on its way to the store and `check_stall`
 on a timer; `cockpit check` replays stored runs through the same calls. Detectors are
 created lazily per run and per metric, so a run costs only what it logs.
+
+Which raw key plays which role (train loss, lr, ...) is decided by cockpit.model.roles: the
+engine and `check` pass the run's roles in (`set_roles`, overrides included); a caller that
+passes none gets the same rules applied to the keys seen so far.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from cockpit.health.config import HealthConfig
@@ -24,20 +28,16 @@ from cockpit.health.throughput import ThroughputDropDetector
 from cockpit.model.alert import Alert
 from cockpit.model.keys import canonical_key
 from cockpit.model.records import RunEvent
+from cockpit.model.roles import ROLES, assign_roles, is_memory_metric, role_of, roles_by_key
+
+__all__ = ["HealthMonitor", "is_memory_metric", "is_nan_watched", "series_detectors"]
 
 
 class SeriesDetector(Protocol):
     def update(self, step: int | None, ts: float | None, value: float) -> list[Alert]: ...
 
 
-_NOT_MEMORY = frozenset({"util", "utilization", "bw", "bandwidth", "clock", "free", "pct",
-                         "percent", "frac", "fraction"})
 _LOSS_SCALE = frozenset({"loss_scale", "scale", "grad_scale", "scaler_scale", "loss_scaler"})
-
-
-def is_memory_metric(name: str) -> bool:
-    tokens = set(name.split("_"))
-    return bool(tokens & {"mem", "memory"}) and not tokens & _NOT_MEMORY
 
 
 def is_nan_watched(name: str) -> bool:
@@ -82,8 +82,11 @@ class _Run:
         self.nan = NanDetector(self.ctx)
         self.crash = CrashDetector(self.ctx)
         self.stall = StallDetector(self.ctx)
-        self.series: dict[str, _Series] = {}  # canonical name -> series
-        self.by_key: dict[str, _Series] = {}  # raw key -> its canonical series
+        self.series: dict[str, _Series] = {}  # watch name -> series
+        self.by_key: dict[str, _Series] = {}  # raw key -> its series
+        self.roles: dict[str, str] = {}  # raw key -> role it plays
+        self.roles_given = False  # the caller decides the roles (else: the rules on seen keys)
+        self.role_keys: set[str] = set()  # keys seen that may play a role
 
 
 class HealthMonitor:
@@ -104,18 +107,48 @@ class HealthMonitor:
             run.ctx.run_name = run_name
         return run
 
-    def _series(self, run: _Run, key: str) -> _Series:
-        """Series are per canonical name: `loss` from JSONL and `train/loss` from TensorBoard
-        are one series, so the second copy of a point is a duplicate, not a second opinion."""
+    def set_roles(self, run_id: str, roles: Mapping[str, str]) -> None:
+        """The run's roles (raw key -> role), as the engine or a stored run decided them."""
+        run = self._run(run_id, self._runs[run_id].ctx.run_name if run_id in self._runs else run_id)
+        run.roles_given = True
+        self._apply_roles(run, dict(roles))
+
+    def _apply_roles(self, run: _Run, roles: dict[str, str]) -> None:
+        changed = {k for k in roles.keys() | run.roles.keys() if roles.get(k) != run.roles.get(k)}
+        run.roles = roles
+        for key in changed:  # rebuilt with their new role's detectors on their next point
+            old = run.by_key.pop(key, None)
+            if old is not None and all(s is not old for s in run.by_key.values()):
+                run.series.pop(old.name, None)
+
+    def _watch_name(self, run: _Run, key: str) -> str:
+        """A role's name for the key playing it; else the canonical name, or the raw key when
+        that canonical name is a role another key plays (HF's summary `train_loss`)."""
+        role = run.roles.get(key)
+        if role is not None and role != "memory":
+            return role
         name = self._names.get(key)
         if name is None:
             name = self._names[key] = self._canonical(key)
+        if name not in ROLES:
+            return name
+        return key if key not in ROLES else f"{key} (unwatched)"
+
+    def _series(self, run: _Run, key: str) -> _Series:
+        """Keys with one watch name share a series: a second copy of a point is a duplicate,
+        not a second opinion."""
+        if not run.roles_given and key not in run.role_keys and role_of(key) is not None:
+            run.role_keys.add(key)
+            self._apply_roles(run, roles_by_key(assign_roles(run.role_keys)))
+        name = self._watch_name(run, key)
         series = run.series.get(name)
         if series is None:
             run.ctx.metrics.add(name)
             if name in _LOSS_SCALE or "loss_scale" in name:
                 run.ctx.has_loss_scale = True
-            series = _Series(name, series_detectors(run.ctx, name), is_nan_watched(name))
+            detectors = series_detectors(run.ctx, name) if name == run.roles.get(key) or (
+                name not in ROLES) else []
+            series = _Series(name, detectors, is_nan_watched(name))
             run.series[name] = series
         return series
 

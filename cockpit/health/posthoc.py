@@ -41,6 +41,11 @@ def check_stored_run(cur: duckdb.DuckDBPyConnection, monitor: HealthMonitor, run
                      now: float | None = None) -> list[Alert]:
     """Training-health alerts for one stored run (GPU telemetry is not looked at here)."""
     alerts: list[Alert] = []
+    roles = cur.execute(
+        "SELECT key, role FROM series WHERE run_id = ? AND role IS NOT NULL", [run.run_id]
+    ).fetchall()
+    if roles:  # the roles the engine chose (overrides included); else the rules on the keys
+        monitor.set_roles(run.run_id, {key: role for key, role in roles})
     result = cur.execute(
         "SELECT key, step, ts, value FROM metrics WHERE run_id = ? ORDER BY step, key",
         [run.run_id],

@@ -29,6 +29,12 @@ FORMATS: dict[str, tuple[str, str, int]] = {
 TELEMETRY_FILES = frozenset({"gpu_trace.jsonl", "gpu_procs.jsonl"})
 _ROTATED = re.compile(r"\.(\d+|gz|bz2|xz|zst|old|bak)$")
 TEXT_SUFFIXES = (".log", ".txt", ".out", ".err")
+CSV_SUFFIXES = (".csv", ".tsv")
+# Files that are never metric logs: not even their head is read.
+_NO_LOG_SUFFIX = re.compile(
+    r"\.(pt|pth|bin|safetensors|ckpt|npy|npz|pkl|pickle|h5|hdf5|keras|onnx|gguf|msgpack|arrow"
+    r"|parquet|png|jpe?g|gif|svg|pdf|zip|tar|gz|tgz|json|yaml|yml|toml|md|py|sh|ipynb|html"
+    r"|wandb|eval|model|vocab|spm|tiktoken|lock|pid|sock)$")
 _EVAL_SAMPLES = re.compile(r"samples_.*\.jsonl$")
 SNIFF_BYTES = 256 * 1024
 
@@ -59,13 +65,21 @@ def detect_format(path: PurePath, source: ByteSource = LOCAL) -> str | None:
         from cockpit.ingest.jsonl import looks_like_jsonl_metrics
 
         return "jsonl" if looks_like_jsonl_metrics(source.read_head(path, 64 * 1024)) else None
-    if lower.endswith(".csv"):
-        from cockpit.ingest.csvlog import looks_like_metrics_csv
+    from cockpit.ingest.csvlog import looks_like_metrics_csv
 
+    if lower.endswith(CSV_SUFFIXES):
         return "csv" if looks_like_metrics_csv(source.read_head(path, 64 * 1024)) else None
     if lower.endswith(TEXT_SUFFIXES):
-        return "text" if _text_has_metrics(source.read_head(path, SNIFF_BYTES)) else None
-    return None
+        # Keras' CSVLogger writes `training.log` by default: CSV content, a text suffix.
+        head = source.read_head(path, SNIFF_BYTES)
+        if looks_like_metrics_csv(head):
+            return "csv"
+        return "text" if _text_has_metrics(head) else None
+    if _NO_LOG_SUFFIX.search(lower):
+        return None
+    # Any other name: a CSV metric log is recognised by its content (a header naming `step`
+    # or `epoch`), whatever the extension; only a small head is read.
+    return "csv" if looks_like_metrics_csv(source.read_head(path, 4096)) else None
 
 
 def _text_has_metrics(head: bytes) -> bool:

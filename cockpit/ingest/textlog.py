@@ -9,7 +9,6 @@ line that starts with a step marker (or is a Trainer log dict) can carry points.
 
 from __future__ import annotations
 
-import math
 import re
 from typing import Any
 
@@ -142,7 +141,6 @@ class TextLogReader(StreamReader):
         add_keys, add_steps = pts.keys.extend, pts.steps.extend
         add_ts, add_values = pts.ts.extend, pts.values.extend
         shapes = self._shapes
-        isfinite = math.isfinite
         for line in lines:
             if not line:
                 continue
@@ -181,10 +179,6 @@ class TextLogReader(StreamReader):
             step = int(g[shape.step_group])
             vals = list(map(float, g[shape.first_value :]))
             names = shape.keys
-            for i in shape.unit_values:
-                if not isfinite(vals[i]):  # `step_avg:nanms`: not measured yet, not a NaN
-                    names, vals = _without_unmeasured(names, vals, shape.unit_values)
-                    break
             n = len(vals)
             add_keys(names)
             add_values(vals)
@@ -227,10 +221,8 @@ class TextLogReader(StreamReader):
             return True
         add = result.points.add
         for p, name in zip(matches, names, strict=True):
-            value = float(p.group(2))
-            if p.group(3) and not math.isfinite(value):
-                continue  # `step_avg:nanms`: a timing not measured yet, not a NaN loss
-            add(name, step, ts, value)
+            # `step_avg:nanms` is kept as NaN, as logged; only loss-like series are NaN-watched.
+            add(name, step, ts, float(p.group(2)))
         for token, unit in value_first:
             add(pat.VALUE_FIRST_KEYS.get(unit, "mfu_pct"), step, ts, float(token))
         epoch = sm.group("epoch")
@@ -354,23 +346,26 @@ class TextLogReader(StreamReader):
                 return True
             return False
         if "train_runtime" in record:  # the Trainer's closing summary: run facts, not a point
-            for key, value in record.items():
-                if pat.is_number(value):
-                    result.params[pat.snake(key)] = float(value)
+            for key, raw in record.items():
+                value = pat.hf_number(raw)
+                if value is not None:
+                    result.params[pat.snake(key)] = value
             self._finished("Trainer finished training", self.last_step, ts, result)
             return True
         is_eval = any(key.startswith("eval_") for key in record)
         if not is_eval and "loss" not in record and "epoch" not in record:
             return False  # a printed config dict, not a log record
-        logged = record.get("step", record.get("global_step"))
+        logged = pat.hf_number(record.get("step", record.get("global_step")))
+        logged = int(logged) if logged is not None and logged.is_integer() else None
         if is_eval:
             self.hf_eval += 1
-            step = logged if type(logged) is int else self.hf_eval
+            step = logged if logged is not None else self.hf_eval
         else:
             self.hf_train += 1
-            step = logged if type(logged) is int else self.hf_train
-        for key, value in record.items():
-            if not pat.is_number(value) or key in ("step", "global_step"):
+            step = logged if logged is not None else self.hf_train
+        for key, raw in record.items():
+            value = pat.hf_number(raw)
+            if value is None or key in ("step", "global_step"):
                 continue
             # Eval steps count evals, not log records: their epoch is a series of its own.
             name = "eval_epoch" if is_eval and key == "epoch" else pat.normalise_key(key)
@@ -379,11 +374,3 @@ class TextLogReader(StreamReader):
             self.last_step = step
             self.error_reported = False
         return True
-
-
-def _without_unmeasured(
-    names: tuple[str, ...], vals: list[float], unit_values: tuple[int, ...]
-) -> tuple[tuple[str, ...], list[float]]:
-    """Drop non-finite values written with a unit (`nanms`): placeholders, not measurements."""
-    keep = [i for i, v in enumerate(vals) if i not in unit_values or math.isfinite(v)]
-    return tuple(names[i] for i in keep), [vals[i] for i in keep]

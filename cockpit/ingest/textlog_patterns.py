@@ -148,8 +148,6 @@ def learn_shape(
 
 KEY_ALIASES = {
     "trl": "loss",
-    "train_loss": "loss",
-    "training_loss": "loss",
     "lm_loss": "loss",
     "tel": "val_loss",
     "eval_loss": "val_loss",
@@ -230,6 +228,19 @@ def _quote_nonfinite(match: re.Match[str]) -> str:
 
 def is_number(value: Any) -> bool:
     return type(value) is float or type(value) is int
+
+
+def hf_number(value: Any) -> float | None:
+    """A Trainer log value as a float: a number, or (transformers 5 prints `f"{v:.4g}"`) a
+    quoted one such as `'0.6943'`, `'5e-05'`, `'nan'`; None for anything else."""
+    if type(value) is float or type(value) is int:
+        return float(value)
+    if type(value) is str and 0 < len(value) <= 32:
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
 
 
 # --- crashes --------------------------------------------------------------------------

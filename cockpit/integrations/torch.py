@@ -17,7 +17,6 @@ importing this module works (and costs nothing) where torch is not installed.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -26,11 +25,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from cockpit.integrations.metrics_file import METRICS_FILENAME, MetricsFile
+
 if TYPE_CHECKING:
     import torch
 
+__all__ = ["METRICS_FILENAME", "CockpitLogger", "NonFiniteLossError", "as_float",
+           "cuda_memory_gb", "to_cpu", "total_grad_norm"]
+
 NanGuard = Literal["skip", "stop"]
-METRICS_FILENAME = "metrics.jsonl"
 _GB = 1e9
 
 
@@ -91,8 +94,6 @@ class CockpitLogger:
             raise ValueError(f"nan_guard must be None, 'skip' or 'stop', not {nan_guard!r}")
         if log_every < 1:
             raise ValueError(f"log_every must be >= 1, not {log_every}")
-        target = Path(path)
-        self.path = target if target.suffix == ".jsonl" else target / METRICS_FILENAME
         self.model = model
         self.optimizer = optimizer
         self.tokens_per_step = tokens_per_step
@@ -103,7 +104,6 @@ class CockpitLogger:
         self.max_consecutive_skips = max_consecutive_skips
         self.log_every = log_every
         self.enabled = enabled
-        self._clock = clock
         self._timer = timer
 
         self.nonfinite_loss = 0
@@ -114,7 +114,8 @@ class CockpitLogger:
         self._last_end = timer()
         self._steps_since_line = 0
         self._tokens_since_line = 0
-        self._file = self._open() if enabled else None
+        self._file = MetricsFile(path, enabled, clock)
+        self.path: Path = self._file.path
 
     # -- the loop's calls -------------------------------------------------------------------
 
@@ -131,7 +132,7 @@ class CockpitLogger:
         self._step = int(step)
         logged = self._is_logged(self._step)
         guarded = self.nan_guard is not None
-        loss_value = _as_float(loss) if (logged or guarded) and loss is not None else None
+        loss_value = as_float(loss) if (logged or guarded) and loss is not None else None
         if logged:
             self._record = {"step": self._step}
             if loss_value is not None:
@@ -249,9 +250,7 @@ class CockpitLogger:
         """Write a pending line and close the file."""
         if self._record is not None:
             self.after_step()
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        self._file.close()
 
     def __enter__(self) -> CockpitLogger:
         return self
@@ -291,19 +290,19 @@ class CockpitLogger:
         out: dict[str, float] = {}
         per_layer = self.per_layer_grad_norm is not False
         if given is not None and not per_layer and not self.per_group_grad_norm:
-            out["grad_norm"] = _as_float(given)
+            out["grad_norm"] = as_float(given)
             return out
         if not named:
             return out
         with torch.no_grad():
-            squares = _to_cpu(
+            squares = to_cpu(
                 [
                     torch.linalg.vector_norm(grad.detach(), 2, dtype=torch.float32) ** 2
                     for _, grad, _ in named
                 ]
             )
         total = math.sqrt(sum(squares))
-        out["grad_norm"] = _as_float(given) if given is not None else total
+        out["grad_norm"] = as_float(given) if given is not None else total
         if per_layer:
             by_layer: dict[str, float] = {}
             for (name, _, _), sq in zip(named, squares, strict=True):
@@ -326,7 +325,7 @@ class CockpitLogger:
         """
         if self.optimizer is None or not self.optimizer.param_groups:
             return {}
-        rates = [_as_float(group["lr"]) for group in self.optimizer.param_groups]
+        rates = [as_float(group["lr"]) for group in self.optimizer.param_groups]
         out = {"lr": rates[0]}
         if any(r != rates[0] for r in rates[1:]):
             out.update({f"param_group{i}/lr": r for i, r in enumerate(rates)})
@@ -356,9 +355,9 @@ class CockpitLogger:
                     torch.linalg.vector_norm(p.detach() - o, 2, dtype=torch.float32) ** 2
                     for p, o in zip(params, snapshot, strict=True)
                 ]
-                values = _to_cpu(squares + olds + deltas)
+                values = to_cpu(squares + olds + deltas)
             else:
-                values = _to_cpu(squares)
+                values = to_cpu(squares)
         n = len(params)
         out = {"param_norm": math.sqrt(sum(values[:n]))}
         if len(values) == 3 * n:
@@ -380,27 +379,8 @@ class CockpitLogger:
 
     # -- the file ---------------------------------------------------------------------------
 
-    def _open(self) -> Any:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        needs_newline = False
-        if self.path.exists() and self.path.stat().st_size > 0:
-            with self.path.open("rb") as existing:
-                existing.seek(-1, os.SEEK_END)
-                needs_newline = existing.read(1) != b"\n"
-        handle = self.path.open("a", encoding="utf-8")
-        if needs_newline:  # a killed writer left half a line: end it so ours parse
-            handle.write("\n")
-            handle.flush()
-        return handle
-
     def _write(self, record: dict[str, Any]) -> dict[str, Any]:
-        """Append one line (`step` and `time` first) and flush it so a tail sees it now."""
-        line = {"step": record["step"], "time": self._clock()}
-        line.update((k, v) for k, v in record.items() if k != "step")
-        if self._file is not None:
-            self._file.write(json.dumps(line) + "\n")
-            self._file.flush()
-        return line
+        return self._file.write(record)
 
 
 def cuda_memory_gb(device: Any) -> dict[str, float]:
@@ -415,6 +395,19 @@ def cuda_memory_gb(device: Any) -> dict[str, float]:
     }
 
 
+def total_grad_norm(params: list[Any]) -> float | None:
+    """The 2-norm over every gradient (what `clip_grad_norm_` measures before it clips), with
+    one transfer per device; None when no parameter has a gradient."""
+    import torch
+
+    grads = [p.grad.detach() for p in params if p.grad is not None]
+    if not grads:
+        return None
+    with torch.no_grad():
+        squares = to_cpu([torch.linalg.vector_norm(g, 2, dtype=torch.float32) ** 2 for g in grads])
+    return math.sqrt(sum(squares))
+
+
 def _layer_name(param_name: str, depth: bool | int) -> str:
     parts = param_name.split(".")
     owner = parts[:-1] or parts
@@ -423,7 +416,7 @@ def _layer_name(param_name: str, depth: bool | int) -> str:
     return ".".join(owner[: max(1, int(depth))])
 
 
-def _to_cpu(values: list[torch.Tensor]) -> list[float]:
+def to_cpu(values: list[torch.Tensor]) -> list[float]:
     """Many 0-d tensors to floats with one transfer per device (one sync, not one per value)."""
     import torch
 
@@ -440,7 +433,7 @@ def _to_cpu(values: list[torch.Tensor]) -> list[float]:
     return out
 
 
-def _as_float(value: Any) -> float:
+def as_float(value: Any) -> float:
     if hasattr(value, "detach"):
         value = value.detach()
     if hasattr(value, "item"):
@@ -458,7 +451,7 @@ def _numbers(metrics: dict[str, Any]) -> dict[str, int | float]:
             out[key] = value
         else:
             try:
-                out[key] = _as_float(value)
+                out[key] = as_float(value)
             except (TypeError, ValueError, RuntimeError) as err:
                 raise TypeError(f"metric {key!r} is not a number: {value!r}") from err
     return out

@@ -16,6 +16,18 @@ class RunRow:
     root: str
 
 
+@dataclass(slots=True, frozen=True)
+class SeriesRow:
+    """One row of the `series` table: a stored raw series, where it comes from, its role."""
+
+    source: str
+    key: str
+    canonical: str
+    format: str
+    role: str | None = None
+    role_rule: str | None = None
+
+
 @dataclass(slots=True)
 class IngestBatch:
     """What one poll of one file produced, with the offset to store beside it."""
@@ -32,7 +44,7 @@ class IngestBatch:
     offset: int = 0
     head_sig: str = ""
     reader_state: dict[str, Any] | None = None
-    # (canonical, key, format) ownership changes and (key, [sources]) points to delete first.
-    series: list[tuple[str, str, str]] = field(default_factory=list)
+    # `series` rows to write (new series, role changes) and (key, [sources]) to delete first.
+    series: list[SeriesRow] = field(default_factory=list)
     deletes: list[tuple[str, list[str]]] = field(default_factory=list)
     status: tuple[str, str | None] | None = None  # (status, reason) to set on the run

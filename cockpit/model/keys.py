@@ -36,7 +36,13 @@ _ALIASES = {
     "step_time_ms": "step_time_ms",
     "iter_time_ms": "step_time_ms",
     "elapsed_time_per_iteration_ms": "step_time_ms",
+    # Lightning's `self.log_dict(grad_norm(self, norm_type=2))`.
+    "grad_2_0_norm_total": "grad_norm",
 }
+
+# `Loss/train`, `Loss/val` (the SummaryWriter tutorial's tags): the split after the metric.
+_TRAIN_SPLITS = frozenset({"train", "training"})
+_VAL_SPLITS = frozenset({"val", "valid", "validation", "eval"})
 
 _SEP = re.compile(r"[/\s\-.()]+")
 _PREFIXES = ("train_", "training_")
@@ -58,8 +64,14 @@ def canonical_key(raw: str) -> str:
             return _ALIASES.get(rest, rest)
     if name.startswith("lr_") and "_" not in name[3:]:  # Lightning's `lr-AdamW`
         return "lr"
-    if name.startswith("val_") or name.startswith("eval_"):
+    if name.startswith(("val_", "eval_", "valid_", "validation_")):
         rest = name.split("_", 1)[1]
         if _ALIASES.get(rest) == "loss":
+            return "val_loss"
+    head, _, split = name.rpartition("_")
+    if head and _ALIASES.get(head) == "loss":
+        if split in _TRAIN_SPLITS:
+            return "loss"
+        if split in _VAL_SPLITS:
             return "val_loss"
     return name

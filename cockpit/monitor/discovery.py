@@ -19,7 +19,8 @@ from cockpit.sources import LOCAL, ByteSource
 SKIP_DIRS = frozenset({".git", ".venv", "venv", "__pycache__", "node_modules", ".ipynb_checkpoints",
                        "wandb", "checkpoints", ".cache"})
 
-_CHECKPOINT = re.compile(r"checkpoint-\d+")
+# HF Trainer checkpoints: `checkpoint-N/`, and `last-checkpoint/` (hub_strategy="checkpoint").
+_CHECKPOINT = re.compile(r"checkpoint-\d+|last-checkpoint")
 
 
 @dataclass(slots=True)
@@ -76,6 +77,21 @@ def _mlflow_run(run_dir: Path, root: Path, source: ByteSource) -> RunSpec | None
     return spec
 
 
+def _newest_state(here: Path, checkpoints: list[str], source: ByteSource) -> Path | None:
+    """The trainer_state.json written last: the highest step's, `last-checkpoint/` when it is
+    newer (it is the copy of the latest checkpoint the Hub push keeps)."""
+    found: list[tuple[int, int, Path]] = []
+    for name in checkpoints:
+        state = here / name / "trainer_state.json"
+        try:
+            mtime = source.stat(state).mtime_ns
+        except OSError:
+            continue
+        number = int(name.split("-")[1]) if name.startswith("checkpoint-") else -1
+        found.append((mtime, number, state))
+    return max(found)[2] if found else None
+
+
 def discover(root: Path, source: ByteSource = LOCAL) -> list[RunSpec]:
     """Every run under `root` (a folder, or a single log file whose folder is the run),
     listed and sniffed through `source`."""
@@ -100,10 +116,10 @@ def discover(root: Path, source: ByteSource = LOCAL) -> list[RunSpec]:
         sources = []
         checkpoints = [d for d in dirnames if _CHECKPOINT.fullmatch(d)]
         if checkpoints and "trainer_state.json" not in filenames:
-            # HF Trainer keeps trainer_state.json in checkpoint-N/: follow the newest one.
-            newest = max(checkpoints, key=lambda d: int(d.split("-")[1]))
-            state = here / newest / "trainer_state.json"
-            if source.is_file(state):
+            # HF Trainer keeps trainer_state.json in checkpoint-N/ (and last-checkpoint/): follow
+            # the newest one as the parent run's source; they are never runs of their own.
+            state = _newest_state(here, checkpoints, source)
+            if state is not None:
                 sources.append(SourceSpec(state, "hf_state",
                                           identity=str(here / "checkpoint-*" / "trainer_state.json")))
         dirnames[:] = [d for d in dirnames if not _CHECKPOINT.fullmatch(d)]

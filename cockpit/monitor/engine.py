@@ -13,7 +13,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
@@ -23,9 +23,10 @@ import duckdb
 from cockpit.ingest.follower import HEAD, FileFollower, FollowerState, head_signature
 from cockpit.ingest.formats import make_reader, priority
 from cockpit.model.alert import Alert
-from cockpit.model.batch import IngestBatch, RunRow
+from cockpit.model.batch import IngestBatch, RunRow, SeriesRow
 from cockpit.model.keys import canonical_key
 from cockpit.model.records import PointBuffer, ReadResult, RunEvent
+from cockpit.model.roles import RoleChoice, assign_roles, roles_by_key
 from cockpit.monitor.discovery import RunSpec, SourceSpec, discover
 from cockpit.store.writer import StoreWriter
 
@@ -52,6 +53,8 @@ class HealthSink(Protocol):
 
     def finish(self, run_id: str) -> list[Alert]: ...
 
+    def set_roles(self, run_id: str, roles: dict[str, str]) -> None: ...
+
 
 @dataclass
 class _Source:
@@ -63,11 +66,22 @@ class _Source:
 
 
 @dataclass
+class _Series:
+    canonical: str
+    format: str
+    role: str | None = None
+    rule: str | None = None
+
+
+@dataclass
 class _Run:
     spec: RunSpec
     row: RunRow
     sources: dict[str, _Source] = field(default_factory=dict)
-    owners: dict[str, tuple[str, str]] = field(default_factory=dict)  # canonical -> (format, key)
+    owners: dict[str, str] = field(default_factory=dict)  # canonical -> format that owns it
+    series: dict[tuple[str, str], _Series] = field(default_factory=dict)  # (source, key) ->
+    overrides: dict[str, str | None] = field(default_factory=dict)  # role -> key (or None)
+    roles: dict[str, str] = field(default_factory=dict)  # key -> role, as the detectors see it
     status: str = "running"
     meta_mtime: float = -1.0  # MLflow meta.yaml, re-read when it changes
     last_point_wall: float | None = None  # wall clock of the first point seen live
@@ -153,7 +167,7 @@ class IngestEngine:
         run = self.runs.get(spec.run_id)
         if run is None:
             run = _Run(spec, RunRow(spec.run_id, spec.name, str(spec.path), str(spec.root)))
-            run.owners = self._stored_owners(spec.run_id)
+            self._load_series(run)
             self.runs[spec.run_id] = run
         for src in spec.sources:
             existing = run.sources.get(src.identity)
@@ -200,15 +214,42 @@ class IngestEngine:
         return FollowerState(int(row[0] or 0), int(row[1] or 0), int(row[2] or 0), row[3] or "",
                              json.loads(row[4]) if row[4] else None)
 
-    def _stored_owners(self, run_id: str) -> dict[str, tuple[str, str]]:
+    def _load_series(self, run: _Run) -> None:
+        """The run's stored series and role overrides; roles recomputed (and rewritten where a
+        stored row disagrees, e.g. after the schema migration or an override)."""
         cur = self.writer.cursor()
         try:
             rows = cur.execute(
-                "SELECT canonical, format, key FROM series WHERE run_id = ?", [run_id]
+                "SELECT source, key, canonical, format, role, role_rule FROM series "
+                "WHERE run_id = ?", [run.row.run_id]).fetchall()
+            overrides = cur.execute(
+                "SELECT role, key FROM role_overrides WHERE run_id = ?", [run.row.run_id]
             ).fetchall()
         finally:
             cur.close()
-        return {c: (f, k) for c, f, k in rows}
+        for source, key, canonical, fmt, role, rule in rows:
+            run.series[(source, key)] = _Series(canonical, fmt, role, rule)
+            run.owners[canonical] = fmt
+        run.overrides = {role: key for role, key in overrides}
+        self.writer.put_series(run.row.run_id, self._update_roles(run, set()))
+
+    def _update_roles(self, run: _Run, new: set[tuple[str, str]]) -> list[SeriesRow]:
+        """Apply the role rules (cockpit.model.roles) to every series of the run; returns the
+        rows that are new or whose role changed, and tells the detectors."""
+        choices: dict[str, RoleChoice] = assign_roles({k for _, k in run.series}, run.overrides)
+        by_key = roles_by_key(choices)
+        rows: list[SeriesRow] = []
+        for (source, key), info in sorted(run.series.items()):
+            role = by_key.get(key)
+            rule = choices[role].rule if role is not None else None
+            if (source, key) in new or (role, rule) != (info.role, info.rule):
+                info.role, info.rule = role, rule
+                rows.append(SeriesRow(source, key, info.canonical, info.format, role, rule))
+        if by_key != run.roles:
+            run.roles = by_key
+            if self.health is not None:
+                self.health.set_roles(run.row.run_id, by_key)
+        return rows
 
     # ---- polling -------------------------------------------------------------------
     def poll_once(self, final: bool = False) -> int:
@@ -275,14 +316,15 @@ class IngestEngine:
         plan = bulk_jsonl.plan(src.spec.path)
         if plan is None:
             return 0
-        owners = dict(run.owners)
+        saved = (dict(run.owners), {k: replace(v) for k, v in run.series.items()},
+                 dict(run.roles))
         probe = PointBuffer()
         for key in plan.metric_keys:
             probe.add(key, None, None, 0.0)
         claimed, series, deletes = self._claim(run, src, probe)
         keys = list(claimed.keys)
         if not keys:
-            run.owners = owners
+            run.owners, run.series, run.roles = saved
             return 0
         src.follower.reader.restore({"row": plan.lines})
         batch = IngestBatch(
@@ -293,7 +335,9 @@ class IngestEngine:
         ok = self.writer.bulk(batch, partial(bulk_jsonl.load, p=plan, run_id=run.row.run_id,
                                              source=src.rel, keys=keys))
         if not ok:
-            run.owners = owners
+            run.owners, run.series, run.roles = saved
+            if self.health is not None:
+                self.health.set_roles(run.row.run_id, run.roles)
             src.follower.reader.restore({"row": 0})
             return 0
         src.follower.skip_to(plan.size, batch.dev, plan.inode, batch.head_sig)
@@ -303,32 +347,42 @@ class IngestEngine:
         return n
 
     def _claim(self, run: _Run, src: _Source, points: PointBuffer
-               ) -> tuple[PointBuffer, list[tuple[str, str, str]], list[tuple[str, list[str]]]]:
-        """Keep only the series this file is the richest source of (SPEC §2)."""
-        series: list[tuple[str, str, str]] = []
+               ) -> tuple[PointBuffer, list[SeriesRow], list[tuple[str, list[str]]]]:
+        """Keep every series of this file unless a richer format holds the same series
+        (same canonical name) for this run (SPEC §2); a richer file that appears later takes
+        the series over and the poorer copy's points are deleted."""
         deletes: list[tuple[str, list[str]]] = []
         if not len(points):
-            return points, series, deletes
+            return points, [], deletes
         keys_in = points.key_set()
         allowed: set[str] = set()
-        for key in keys_in:
+        new: set[tuple[str, str]] = set()
+        for key in sorted(keys_in):
             canonical = canonical_key(key)
             owner = run.owners.get(canonical)
-            if owner is None:
-                run.owners[canonical] = (src.fmt, key)
-                series.append((canonical, key, src.fmt))
-                allowed.add(key)
-            elif owner[0] == src.fmt:
-                allowed.add(key)
-            elif priority(owner[0]) < src.prio:
-                losers = [s.rel for s in run.sources.values() if s.fmt == owner[0]]
-                deletes.append((owner[1], losers))
-                run.owners[canonical] = (src.fmt, key)
-                series.append((canonical, key, src.fmt))
-                allowed.add(key)
+            if owner is not None and owner != src.fmt:
+                if priority(owner) >= src.prio:
+                    continue  # a copy of a series a richer (or equal) format already holds
+                deletes += self._give_up(run, canonical, owner)
+            run.owners[canonical] = src.fmt
+            allowed.add(key)
+            if (src.rel, key) not in run.series:
+                run.series[(src.rel, key)] = _Series(canonical, src.fmt)
+                new.add((src.rel, key))
+        series = self._update_roles(run, new) if new or deletes else []
         if allowed == keys_in:
             return points, series, deletes
         return points.only(allowed), series, deletes
+
+    def _give_up(self, run: _Run, canonical: str, fmt: str) -> list[tuple[str, list[str]]]:
+        """Forget the series `fmt` held under `canonical`: (key, its sources) to delete."""
+        rels = {s.rel for s in run.sources.values() if s.fmt == fmt}
+        keys: dict[str, set[str]] = {}
+        for (rel, key), info in list(run.series.items()):
+            if info.canonical == canonical and info.format == fmt:
+                keys.setdefault(key, set()).add(rel)
+                del run.series[(rel, key)]
+        return [(key, sorted(found | rels)) for key, found in sorted(keys.items())]
 
     def _status_from_events(self, run: _Run, events: list[RunEvent], npoints: int
                             ) -> tuple[str, str | None] | None:

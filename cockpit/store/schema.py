@@ -85,6 +85,21 @@ MIGRATIONS: list[list[str]] = [
     [
         "ALTER TABLE gpu_processes ADD COLUMN job VARCHAR",
     ],
+    # v6: one `series` row per stored raw series (not per canonical name), each saying the
+    # role it plays and the rule that chose it (cockpit.model.roles), and per-run overrides.
+    [
+        """CREATE TABLE series_v6(
+            run_id VARCHAR, canonical VARCHAR, key VARCHAR, source VARCHAR, format VARCHAR,
+            role VARCHAR, role_rule VARCHAR, PRIMARY KEY (run_id, source, key))""",
+        """INSERT INTO series_v6 SELECT run_id, canonical, key, source, format, NULL, NULL
+           FROM series""",
+        "DROP TABLE series",
+        "ALTER TABLE series_v6 RENAME TO series",
+        # role -> key chosen by the user for one run; a NULL key leaves the role unwatched.
+        """CREATE TABLE role_overrides(
+            run_id VARCHAR, role VARCHAR, key VARCHAR, set_at DOUBLE,
+            PRIMARY KEY (run_id, role))""",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -21,7 +21,7 @@ import duckdb
 import numpy as np
 
 from cockpit.model.alert import Alert
-from cockpit.model.batch import IngestBatch, RunRow
+from cockpit.model.batch import IngestBatch, RunRow, SeriesRow
 from cockpit.store.db import connect
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,11 @@ class StoreWriter:
 
     def put_run_status(self, run_id: str, status: str, reason: str | None = None) -> None:
         self._queue.put(("status", (run_id, status, reason)))
+
+    def put_series(self, run_id: str, rows: list[SeriesRow]) -> None:
+        """Upsert `series` rows of a run (roles recomputed after an override or a migration)."""
+        if rows:
+            self._queue.put(("series", (run_id, rows)))
 
     def put_gpu_samples(self, rows: list[dict[str, Any]]) -> None:
         if rows:
@@ -211,6 +216,8 @@ class StoreWriter:
                     _write_rows(con, *payload)
                 elif kind == "runmeta":
                     _write_run_meta(con, *payload)
+                elif kind == "series":
+                    _write_series(con, *payload)
                 elif kind == "eval":
                     _write_eval(con, *payload)
                 elif kind == "call":
@@ -233,15 +240,13 @@ class StoreWriter:
             )
         for b in batches:
             for key, sources in b.deletes:
-                con.execute(
-                    "DELETE FROM metrics WHERE run_id = ? AND key = ? AND list_contains(?, source)",
-                    [b.run.run_id, key, sources],
-                )
-            for canonical, key, fmt in b.series:
-                con.execute(
-                    "INSERT OR REPLACE INTO series VALUES (?, ?, ?, ?, ?)",
-                    [b.run.run_id, canonical, key, b.source, fmt],
-                )
+                for table in ("metrics", "series"):
+                    con.execute(
+                        f"DELETE FROM {table} WHERE run_id = ? AND key = ? "
+                        "AND list_contains(?, source)",
+                        [b.run.run_id, key, sources],
+                    )
+            _write_series(con, b.run.run_id, b.series)
         summary = self._insert_points(con, [b for b in batches if len(b.points)])
         for b in batches:
             rid = b.run.run_id
@@ -356,6 +361,15 @@ def _none_int(x: float) -> int | None:
 
 def _param_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, default=str)
+
+
+def _write_series(con: duckdb.DuckDBPyConnection, run_id: str, rows: list[SeriesRow]) -> None:
+    for r in rows:
+        con.execute(
+            "INSERT OR REPLACE INTO series (run_id, canonical, key, source, format, role, "
+            "role_rule) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [run_id, r.canonical, r.key, r.source, r.format, r.role, r.role_rule],
+        )
 
 
 def _write_alerts(con: duckdb.DuckDBPyConnection, alerts: list[Alert]) -> None:
