@@ -163,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hub-checkpoint", action="store_true")
     p.add_argument("--no-save-state", action="store_true")
     p.add_argument("--tensorboard", action="store_true")
+    p.add_argument("--modules", type=Path, help="write the app/Qt modules loaded at the end here")
     args = p.parse_args(argv)
     if args.kind == "hf":
         hf_trainer(args.out, args.steps, args.cockpit, not args.no_save_state,
@@ -172,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
                   ("csv", "tensorboard") if args.tensorboard else ("csv",))
     else:
         keras_csv(args.out, args.steps)
+    if args.modules is not None:  # what a training process that uses the hooks has loaded
+        heavy = ("PySide6", "pyqtgraph", "cockpit.ui", "cockpit.monitor", "cockpit.store")
+        args.modules.write_text("\n".join(sorted(m for m in sys.modules if m.startswith(heavy))))
     return 0
 
 
