@@ -47,6 +47,7 @@ def _merge(into: ReadResult, other: ReadResult) -> None:
     into.points.extend(other.points)
     into.events.extend(other.events)
     into.params.update(other.params)
+    into.histograms.extend(other.histograms)
     into.bad_records += other.bad_records
     into.first_bad = into.first_bad or other.first_bad
 

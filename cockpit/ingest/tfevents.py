@@ -1,8 +1,13 @@
-"""TensorBoard event files (`events.out.tfevents.*`): TFRecord framing and scalar events.
+"""TensorBoard event files (`events.out.tfevents.*`): TFRecord framing, scalars, histograms and
+the HParams plugin's data.
 
 The Event protobuf is decoded by hand, so reading needs neither protobuf nor tensorboard.
 Scalars come in two encodings: `simple_value` (torch's SummaryWriter, tf1) and one-element
-tensors (tf2 `tf.summary.scalar`, new-style writers); everything else is skipped.
+tensors (tf2 `tf.summary.scalar`, new-style writers). Histograms (the histograms and
+distributions dashboards) come as a `HistogramProto` (torch, tf1) or as a tf2 tensor of
+(left, right, count) rows; they go to the `histograms` table. The HParams plugin's session
+start info holds the run's hyper-parameters: they become run params `hparam.<name>`.
+Images, audio, text and graphs are skipped.
 
 Speed comes from a fast path: a training loop writes the same few events over and over,
 differing only in wall time, step and value. Once an event has been decoded in full, its
@@ -20,7 +25,7 @@ from typing import Any
 from crc32c import crc32c
 
 from cockpit.ingest.reader import StreamReader
-from cockpit.model.records import PointBuffer, ReadResult
+from cockpit.model.records import Histogram, ReadResult
 
 # TFRecord: uint64 length, uint32 masked crc32c(length), data, uint32 masked crc32c(data).
 _HEADER = struct.Struct("<QI")
@@ -47,6 +52,9 @@ _NONZERO = re.compile(rb"[^\x00]")
 _CACHE_LIMIT = 4096  # distinct record lengths / tag layouts remembered by the fast path
 
 _SCALARS_PLUGIN = "scalars"
+_HISTOGRAMS_PLUGIN = "histograms"
+_HPARAMS_PLUGIN = "hparams"
+_HPARAMS_PREFIX = "hparam."
 _DATA_CLASS_SCALAR = 1  # SummaryMetadata.DataClass.DATA_CLASS_SCALAR
 
 # TensorFlow DataType -> (repeated field of TensorProto holding it, struct of one raw element).
@@ -99,6 +107,7 @@ class TfeventsReader(StreamReader):
         # Tags whose metadata names a plugin other than scalars: their later tensors (which tf2
         # writes without metadata) are not scalars either.
         self._non_scalar_tags: set[str] = set()
+        self._histogram_tags: set[str] = set()  # tf2 histogram tensors' tags
         self._length_crcs: dict[int, int] = {}  # record length -> its masked crc (verified)
         # Fast path, learned from events decoded in full. The bytes after the step up to a final
         # float32 (torch's layout) -> tag; else the event's length after the step -> shapes
@@ -135,6 +144,7 @@ class TfeventsReader(StreamReader):
         self._base = 0
         self._lost = False
         self._non_scalar_tags.clear()
+        self._histogram_tags.clear()
         self._forget_layouts()
 
     def state(self) -> dict[str, Any]:
@@ -142,12 +152,14 @@ class TfeventsReader(StreamReader):
             "base": self._base,
             "lost": self._lost,
             "non_scalar_tags": sorted(self._non_scalar_tags),
+            "histogram_tags": sorted(self._histogram_tags),
         }
 
     def restore(self, state: dict[str, Any]) -> None:
         self._base = int(state.get("base", 0))
         self._lost = bool(state.get("lost", False))
         self._non_scalar_tags = set(state.get("non_scalar_tags", ()))
+        self._histogram_tags = set(state.get("histogram_tags", ()))
         self._forget_layouts()
 
     # -- framing and the fast path ----------------------------------------------------------
@@ -217,7 +229,7 @@ class TfeventsReader(StreamReader):
             pos = stop + _FOOTER_SIZE
             try:
                 if first != _WALL_TIME_KEY or length <= 9:
-                    self._decode_event(buf, start, stop, pts)
+                    self._decode_event(buf, start, stop, result)
                     continue
                 # wall_time first (read with the header), then the step varint if nonzero.
                 p = start + 9
@@ -257,7 +269,7 @@ class TfeventsReader(StreamReader):
                         values_add(value_struct.unpack_from(buf, p + hole)[0])
                         break
                 else:
-                    learned = self._decode_event(buf, start, stop, pts)
+                    learned = self._decode_event(buf, start, stop, result)
                     if learned is not None and learned[0] == step and learned[1] == wall:
                         self._learn(buf, p, stop, learned[2])
             except (_Malformed, IndexError, struct.error) as exc:
@@ -304,9 +316,10 @@ class TfeventsReader(StreamReader):
     # -- the general decoder ----------------------------------------------------------------
 
     def _decode_event(
-        self, buf: bytes, start: int, stop: int, points: PointBuffer
+        self, buf: bytes, start: int, stop: int, result: ReadResult
     ) -> tuple[int, float | None, _Scalar] | None:
-        """Points for every scalar Value of any Event layout.
+        """Points for every scalar Value of any Event layout (histograms and hparams go to
+        `result` too).
 
         Returns (step, wall_time, scalar) when the event held exactly one Value and it was a
         scalar, which is the shape the fast path can learn.
@@ -323,43 +336,67 @@ class TfeventsReader(StreamReader):
                 summaries.append((a, b))
         values = 0
         scalars: list[_Scalar] = []
+        others: list[Histogram | dict[str, Any]] = []
         for s_start, s_stop in summaries:
             for field, wire, a, b in _fields(buf, s_start, s_stop):
                 if field == 1 and wire == 2:
                     values += 1
-                    scalar = self._scalar_of_value(buf, a, b)
-                    if scalar is not None:
-                        scalars.append(scalar)
+                    found = self._value(buf, a, b, step, wall)
+                    if isinstance(found, tuple):
+                        scalars.append(found)
+                    elif found is not None:
+                        others.append(found)
         for scalar in scalars:  # only once the whole event has parsed
-            points.add(scalar[0], step, wall, scalar[1])
+            result.points.add(scalar[0], step, wall, scalar[1])
+        for other in others:
+            if isinstance(other, Histogram):
+                result.histograms.append(other)
+            else:
+                result.params.update(other)
         return (step, wall, scalars[0]) if values == 1 and scalars else None
 
-    def _scalar_of_value(self, buf: bytes, start: int, stop: int) -> _Scalar | None:
-        """The scalar a Summary.Value holds, else None."""
+    def _value(self, buf: bytes, start: int, stop: int, step: int, wall: float | None
+               ) -> _Scalar | Histogram | dict[str, Any] | None:
+        """What a Summary.Value holds: a scalar, a histogram, hparams, or None (skipped)."""
         tag: str | None = None
         simple: int | None = None
+        histo: tuple[int, int] | None = None
         tensor: tuple[int, int] | None = None
         plugin: str | None = None
+        content: tuple[int, int] | None = None
         for field, wire, a, b in _fields(buf, start, stop):
             if field == 1 and wire == 2:
                 tag = buf[a:b].decode("utf-8", errors="replace")
             elif field == 2 and wire == 5:
                 simple = a
+            elif field == 5 and wire == 2:
+                histo = (a, b)
             elif field == 8 and wire == 2:
                 tensor = (a, b)
             elif field == 9 and wire == 2:
-                plugin = _plugin_of_metadata(buf, a, b)
+                plugin, content = _plugin_of_metadata(buf, a, b)
         if tag is None:
             return None
         if simple is not None:
             return tag, _FLOAT.unpack_from(buf, simple)[0], simple, _FLOAT
+        if histo is not None:
+            return _histogram_proto(buf, *histo, tag, step, wall)
+        if plugin == _HPARAMS_PLUGIN:
+            return _hparams(buf, *content) if content is not None else None
         if plugin is not None:  # tf2 writes metadata only with the first event of a tag
             if plugin == _SCALARS_PLUGIN:
                 self._non_scalar_tags.discard(tag)
+                self._histogram_tags.discard(tag)
             elif tag not in self._non_scalar_tags:
                 self._non_scalar_tags.add(tag)
                 self._forget_layouts()  # a learned layout may name this tag
-        if tensor is None or tag in self._non_scalar_tags:
+            if plugin == _HISTOGRAMS_PLUGIN:
+                self._histogram_tags.add(tag)
+        if tensor is None:
+            return None
+        if tag in self._histogram_tags:
+            return _histogram_tensor(buf, *tensor, tag, step, wall)
+        if tag in self._non_scalar_tags:
             return None
         found = _scalar_of_tensor(buf, *tensor)
         return None if found is None else (tag, *found)
@@ -409,17 +446,107 @@ def _fields(buf: bytes, start: int, stop: int) -> Iterator[tuple[int, int, int, 
         yield key >> 3, wire, a, p
 
 
-def _plugin_of_metadata(buf: bytes, start: int, stop: int) -> str:
-    """The plugin a SummaryMetadata names; "scalars" for data_class SCALAR or no plugin."""
+def _plugin_of_metadata(buf: bytes, start: int, stop: int) -> tuple[str, tuple[int, int] | None]:
+    """(plugin, span of its content) a SummaryMetadata names; "scalars" for data_class SCALAR
+    or no plugin."""
     plugin = ""
+    content: tuple[int, int] | None = None
     for field, wire, a, b in _fields(buf, start, stop):
         if field == 1 and wire == 2:  # plugin_data
             for f2, w2, a2, b2 in _fields(buf, a, b):
                 if f2 == 1 and w2 == 2:
                     plugin = buf[a2:b2].decode("utf-8", errors="replace")
+                elif f2 == 2 and w2 == 2:
+                    content = (a2, b2)
         elif field == 4 and wire == 0 and a == _DATA_CLASS_SCALAR:
-            return _SCALARS_PLUGIN
-    return plugin or _SCALARS_PLUGIN
+            return _SCALARS_PLUGIN, None
+    return plugin or _SCALARS_PLUGIN, content
+
+
+def _doubles(buf: bytes, start: int, stop: int, wire: int) -> list[float]:
+    """A repeated double field: packed (wire 2) or one element (wire 1)."""
+    if wire == 1:
+        return [_DOUBLE.unpack_from(buf, start)[0]]
+    n = (stop - start) // 8
+    return list(struct.unpack_from(f"<{n}d", buf, start))
+
+
+def _histogram_proto(buf: bytes, start: int, stop: int, tag: str, step: int,
+                     wall: float | None) -> Histogram:
+    """TF's HistogramProto: min, max, num, sum, sum_squares, bucket_limit[], bucket[]."""
+    scalars = [0.0] * 5
+    limits: list[float] = []
+    counts: list[float] = []
+    for field, wire, a, b in _fields(buf, start, stop):
+        if 1 <= field <= 5 and wire == 1:
+            scalars[field - 1] = _DOUBLE.unpack_from(buf, a)[0]
+        elif field == 6 and wire in (1, 2):
+            limits += _doubles(buf, a, b, wire)
+        elif field == 7 and wire in (1, 2):
+            counts += _doubles(buf, a, b, wire)
+    if len(limits) != len(counts):
+        raise _Malformed(f"histogram {tag!r} has {len(limits)} limits for {len(counts)} buckets")
+    return Histogram(tag, step, wall, scalars[0], scalars[1], scalars[2], scalars[3], scalars[4],
+                     limits, counts)
+
+
+def _histogram_tensor(buf: bytes, start: int, stop: int, tag: str, step: int,
+                      wall: float | None) -> Histogram | None:
+    """tf2's histogram: a float tensor of k rows (left edge, right edge, count)."""
+    dtype = 0
+    content: tuple[int, int] | None = None
+    packed: list[float] = []
+    for field, wire, a, b in _fields(buf, start, stop):
+        if field == 1 and wire == 0:
+            dtype = a
+        elif field == 4 and wire == 2:
+            content = (a, b)
+        elif field == 6 and wire in (1, 2):
+            packed += _doubles(buf, a, b, wire)
+        elif field == 5 and wire == 2:
+            packed += list(struct.unpack_from(f"<{(b - a) // 4}f", buf, a))
+    if content is not None and content[1] > content[0]:
+        size = 8 if dtype == _DT_DOUBLE else 4
+        n = (content[1] - content[0]) // size
+        packed = list(struct.unpack_from(f"<{n}{'d' if size == 8 else 'f'}", buf, content[0]))
+    if not packed or len(packed) % 3:
+        return None
+    rows = [packed[i:i + 3] for i in range(0, len(packed), 3)]
+    counts = [r[2] for r in rows]
+    return Histogram(tag, step, wall, rows[0][0], rows[-1][1], sum(counts), None, None,
+                     [r[1] for r in rows], counts)
+
+
+def _hparams(buf: bytes, start: int, stop: int) -> dict[str, Any] | None:
+    """`hparam.<name>` -> value from the HParams plugin's session start info, else None."""
+    out: dict[str, Any] = {}
+    for field, wire, a, b in _fields(buf, start, stop):
+        if field != 3 or wire != 2:  # HParamsPluginData.session_start_info
+            continue
+        for f2, w2, a2, b2 in _fields(buf, a, b):
+            if f2 == 1 and w2 == 2:  # map<string, google.protobuf.Value> entry
+                name, value = "", None
+                for f3, w3, a3, b3 in _fields(buf, a2, b2):
+                    if f3 == 1 and w3 == 2:
+                        name = buf[a3:b3].decode("utf-8", errors="replace")
+                    elif f3 == 2 and w3 == 2:
+                        value = _protobuf_value(buf, a3, b3)
+                if name:
+                    out[_HPARAMS_PREFIX + name] = value
+    return out or None
+
+
+def _protobuf_value(buf: bytes, start: int, stop: int) -> Any:
+    """A google.protobuf.Value: number, string or bool (None for null, lists and structs)."""
+    for field, wire, a, b in _fields(buf, start, stop):
+        if field == 2 and wire == 1:
+            number = _DOUBLE.unpack_from(buf, a)[0]
+            return int(number) if number.is_integer() and abs(number) < 2**53 else number
+        if field == 3 and wire == 2:
+            return buf[a:b].decode("utf-8", errors="replace")
+        if field == 4 and wire == 0:
+            return bool(a)
+    return None
 
 
 def _scalar_of_tensor(

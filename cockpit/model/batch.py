@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from cockpit.model.records import PointBuffer, RunEvent
+from cockpit.model.records import Histogram, PointBuffer, RunEvent
 
 
 @dataclass(slots=True)
@@ -48,3 +48,4 @@ class IngestBatch:
     series: list[SeriesRow] = field(default_factory=list)
     deletes: list[tuple[str, list[str]]] = field(default_factory=list)
     status: tuple[str, str | None] | None = None  # (status, reason) to set on the run
+    histograms: list[Histogram] = field(default_factory=list)

@@ -109,6 +109,24 @@ class RunEvent:
 
 
 @dataclass(slots=True)
+class Histogram:
+    """One histogram of a tensor at one step (TensorBoard's HistogramProto; the `histograms`
+    table). Bucket i counts values in (bucket_limits[i-1], bucket_limits[i]]; a source that
+    does not keep `sum` or `sum_squares` leaves them None."""
+
+    key: str
+    step: int | None
+    ts: float | None
+    min: float
+    max: float
+    num: float
+    sum: float | None
+    sum_squares: float | None
+    bucket_limits: list[float]
+    bucket_counts: list[float]
+
+
+@dataclass(slots=True)
 class ReadResult:
     """The output of one `feed` call."""
 
@@ -116,6 +134,7 @@ class ReadResult:
     events: list[RunEvent] = field(default_factory=list)
     # Run-level facts a reader learned (params, tags, run name, total steps): merged into run_params.
     params: dict[str, Any] = field(default_factory=dict)
+    histograms: list[Histogram] = field(default_factory=list)
     # Lines or records that could not be parsed: counted, and the first one kept for the message.
     bad_records: int = 0
     first_bad: str | None = None

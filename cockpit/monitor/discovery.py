@@ -21,6 +21,10 @@ SKIP_DIRS = frozenset({".git", ".venv", "venv", "__pycache__", "node_modules", "
 
 # HF Trainer checkpoints: `checkpoint-N/`, and `last-checkpoint/` (hub_strategy="checkpoint").
 _CHECKPOINT = re.compile(r"checkpoint-\d+|last-checkpoint")
+# torch's `SummaryWriter.add_hparams` writes its own event file into `<logdir>/<time.time()>/`:
+# the hyper-parameters of the run in <logdir>, not a run of their own.
+_HPARAMS_CHILD = re.compile(r"\d{9,11}\.\d+")
+_TFEVENTS = "events.out.tfevents."
 
 
 @dataclass(slots=True)
@@ -92,6 +96,14 @@ def _newest_state(here: Path, checkpoints: list[str], source: ByteSource) -> Pat
     return max(found)[2] if found else None
 
 
+def _hparams_sources(folder: Path, source: ByteSource) -> list[SourceSpec]:
+    try:
+        _, _, files = next(iter(source.walk(folder)))
+    except (StopIteration, OSError):
+        return []
+    return [SourceSpec(folder / f, "tfevents") for f in sorted(files) if f.startswith(_TFEVENTS)]
+
+
 def discover(root: Path, source: ByteSource = LOCAL) -> list[RunSpec]:
     """Every run under `root` (a folder, or a single log file whose folder is the run),
     listed and sniffed through `source`."""
@@ -127,6 +139,10 @@ def discover(root: Path, source: ByteSource = LOCAL) -> list[RunSpec]:
             fmt = detect_format(here / filename, source)
             if fmt is not None:
                 sources.append(SourceSpec(here / filename, fmt))
+        if any(f.startswith(_TFEVENTS) for f in filenames):
+            for child in [d for d in dirnames if _HPARAMS_CHILD.fullmatch(d)]:
+                dirnames.remove(child)
+                sources += _hparams_sources(here / child, source)
         if sources:
             runs.append(RunSpec(run_id_for(here, source), _run_name(here, root, source), here, root,
                                 sources, source=source))

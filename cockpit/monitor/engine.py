@@ -289,7 +289,7 @@ class IngestEngine:
             run=run.row, source=src.rel, source_path=src.spec.identity, format=src.fmt,
             points=points, events=result.events, params=result.params, dev=st.dev,
             inode=st.inode, offset=st.offset, head_sig=st.head_sig, reader_state=st.reader_state,
-            series=series, deletes=deletes, status=status,
+            series=series, deletes=deletes, status=status, histograms=result.histograms,
         ))
         self.stats.batches += 1
         self.stats.add(len(points))

@@ -22,6 +22,7 @@ import numpy as np
 
 from cockpit.model.alert import Alert
 from cockpit.model.batch import IngestBatch, RunRow, SeriesRow
+from cockpit.model.records import Histogram
 from cockpit.store.db import connect
 
 log = logging.getLogger(__name__)
@@ -250,6 +251,8 @@ class StoreWriter:
         summary = self._insert_points(con, [b for b in batches if len(b.points)])
         for b in batches:
             rid = b.run.run_id
+            if b.histograms:
+                _write_histograms(con, rid, b.source, b.histograms)
             if b.events:
                 _write_rows(con, "run_events", [
                     {"run_id": rid, "ts": e.ts, "step": e.step, "kind": e.kind,
@@ -361,6 +364,26 @@ def _none_int(x: float) -> int | None:
 
 def _param_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, default=str)
+
+
+def _write_histograms(con: duckdb.DuckDBPyConnection, run_id: str, source: str,
+                      histograms: list[Histogram]) -> None:
+    """Columnar append; the bucket lists cross as JSON text cast to DOUBLE[] (numpy object
+    columns of lists do not cross, and a row at a time costs ~1 ms in DuckDB)."""
+    rows = [{"run_id": run_id, "key": h.key, "step": h.step, "ts": h.ts, "min": h.min,
+             "max": h.max, "num": h.num, "sum": h.sum, "sum_squares": h.sum_squares,
+             "bucket_limits": json.dumps(h.bucket_limits), "bucket_counts": json.dumps(h.bucket_counts),
+             "source": source} for h in histograms]
+    frame = {c: np.array([row[c] for row in rows], dtype=object) for c in rows[0]}
+    con.register("rows_histograms", frame)
+    try:
+        con.execute(
+            "INSERT INTO histograms (run_id, key, step, ts, min, max, num, sum, sum_squares, "
+            "bucket_limits, bucket_counts, source) SELECT run_id, key, step, ts, min, max, num, "
+            "sum, sum_squares, CAST(bucket_limits AS DOUBLE[]), CAST(bucket_counts AS DOUBLE[]), "
+            "source FROM rows_histograms")
+    finally:
+        con.unregister("rows_histograms")
 
 
 def _write_series(con: duckdb.DuckDBPyConnection, run_id: str, rows: list[SeriesRow]) -> None:
