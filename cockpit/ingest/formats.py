@@ -17,6 +17,7 @@ from cockpit.sources import LOCAL, ByteSource
 # format -> (module, reader class, priority: higher wins)
 FORMATS: dict[str, tuple[str, str, int]] = {
     "jsonl": ("cockpit.ingest.jsonl", "JsonlReader", 50),
+    "wandb": ("cockpit.ingest.wandb_log", "WandbReader", 45),
     "tfevents": ("cockpit.ingest.tfevents", "TfeventsReader", 40),
     "mlflow": ("cockpit.ingest.mlflow_store", "MlflowMetricReader", 40),
     "csv": ("cockpit.ingest.csvlog", "CsvLogReader", 30),
@@ -58,6 +59,8 @@ def detect_format(path: PurePath, source: ByteSource = LOCAL) -> str | None:
         return "tfevents"
     if name == "trainer_state.json":
         return "hf_state"
+    if name.startswith("run-") and name.endswith(".wandb"):
+        return "wandb"
     lower = name.lower()
     if lower.endswith((".jsonl", ".ndjson")):
         if _EVAL_SAMPLES.match(lower):

@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import re
 import struct
-from collections.abc import Iterator
 from typing import Any
 
 from crc32c import crc32c
 
+from cockpit.ingest.protowire import Malformed as _Malformed
+from cockpit.ingest.protowire import fields as _fields
+from cockpit.ingest.protowire import varint as _varint
 from cockpit.ingest.reader import StreamReader
 from cockpit.model.records import Histogram, ReadResult
 
@@ -78,10 +80,6 @@ _SIGNED_VARINT_DTYPES = frozenset({_DT_INT32, _DT_INT16, _DT_INT8, _DT_INT64})
 
 # (tag, value, offset of the value, its struct when a float32/float64 read as is)
 _Scalar = tuple[str, float, int, struct.Struct | None]
-
-
-class _Malformed(ValueError):
-    """A record whose checksum is right but whose protobuf does not parse."""
 
 
 def masked_crc32c(data: bytes) -> int:
@@ -400,50 +398,6 @@ class TfeventsReader(StreamReader):
             return None
         found = _scalar_of_tensor(buf, *tensor)
         return None if found is None else (tag, *found)
-
-
-# -- protobuf wire format ---------------------------------------------------------------------
-
-
-def _varint(buf: bytes, p: int) -> tuple[int, int]:
-    """(value, position after it) of the varint at `p`."""
-    value = 0
-    shift = 0
-    while True:
-        b = buf[p]
-        p += 1
-        value |= (b & 0x7F) << shift
-        if b < 0x80:
-            return value, p
-        shift += 7
-        if shift >= 70:
-            raise _Malformed("varint longer than 10 bytes")
-
-
-def _fields(buf: bytes, start: int, stop: int) -> Iterator[tuple[int, int, int, int]]:
-    """(field number, wire type, a, b) per field: a varint's value in `a`, else its byte span."""
-    p = start
-    while p < stop:
-        key, p = _varint(buf, p)
-        wire = key & 7
-        if wire == 0:
-            value, p = _varint(buf, p)
-            if p > stop:
-                raise _Malformed("varint runs past its message")
-            yield key >> 3, 0, value, p
-            continue
-        if wire == 1:
-            a, p = p, p + 8
-        elif wire == 2:
-            size, a = _varint(buf, p)
-            p = a + size
-        elif wire == 5:
-            a, p = p, p + 4
-        else:
-            raise _Malformed(f"unsupported wire type {wire}")
-        if p > stop:
-            raise _Malformed("field runs past its message")
-        yield key >> 3, wire, a, p
 
 
 def _plugin_of_metadata(buf: bytes, start: int, stop: int) -> tuple[str, tuple[int, int] | None]:

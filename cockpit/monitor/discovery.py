@@ -17,7 +17,10 @@ from cockpit.ingest.formats import detect_format
 from cockpit.sources import LOCAL, ByteSource
 
 SKIP_DIRS = frozenset({".git", ".venv", "venv", "__pycache__", "node_modules", ".ipynb_checkpoints",
-                       "wandb", "checkpoints", ".cache"})
+                       "checkpoints", ".cache"})
+# W&B keeps each run in `wandb/run-<date>_<time>-<id>/` (`offline-run-...` offline); its
+# history is the `run-<id>.wandb` log there, and `files/output.log` the console output.
+_WANDB_RUN = re.compile(r"(?:offline-)?run-\d{8}_\d{6}-\w+")
 
 # HF Trainer checkpoints: `checkpoint-N/`, and `last-checkpoint/` (hub_strategy="checkpoint").
 _CHECKPOINT = re.compile(r"checkpoint-\d+|last-checkpoint")
@@ -96,6 +99,15 @@ def _newest_state(here: Path, checkpoints: list[str], source: ByteSource) -> Pat
     return max(found)[2] if found else None
 
 
+def _wandb_sources(here: Path, filenames: list[str], source: ByteSource) -> list[SourceSpec]:
+    found = [SourceSpec(here / f, "wandb") for f in sorted(filenames)
+             if f.startswith("run-") and f.endswith(".wandb")]
+    console = here / "files" / "output.log"
+    if found and source.is_file(console) and detect_format(console, source) == "text":
+        found.append(SourceSpec(console, "text"))
+    return found
+
+
 def _hparams_sources(folder: Path, source: ByteSource) -> list[SourceSpec]:
     try:
         _, _, files = next(iter(source.walk(folder)))
@@ -125,6 +137,16 @@ def discover(root: Path, source: ByteSource = LOCAL) -> list[RunSpec]:
                 runs.append(mlflow)
                 dirnames[:] = []
                 continue
+        if here.name == "wandb":  # only W&B's run folders (not latest-run, its debug logs)
+            dirnames[:] = [d for d in dirnames if _WANDB_RUN.fullmatch(d)]
+            continue
+        if here.parent.name == "wandb" and _WANDB_RUN.fullmatch(here.name):
+            dirnames[:] = []
+            wandb = _wandb_sources(here, filenames, source)
+            if wandb:
+                runs.append(RunSpec(run_id_for(here, source), _run_name(here, root, source), here,
+                                    root, wandb, source=source))
+            continue
         sources = []
         checkpoints = [d for d in dirnames if _CHECKPOINT.fullmatch(d)]
         if checkpoints and "trainer_state.json" not in filenames:
