@@ -148,13 +148,6 @@ def test_lm_eval_results_file_opens_every_task() -> None:
         load_eval(_one(TOOL / "lm_eval", "results_*.json"))
 
 
-def test_lm_eval_results_without_samples_says_log_samples(tmp_path: Path) -> None:
-    src = _one(TOOL / "lm_eval", "results_*.json")
-    shutil.copy(src, tmp_path / src.name)
-    with pytest.raises(EvalLoadError, match="--log_samples"):
-        load_evals(tmp_path / src.name)
-
-
 # ---- promptfoo (promptfoo 0.120.0, echo + a local JS provider) --------------------------
 def test_promptfoo_export_from_the_real_tool_one_eval_per_provider() -> None:
     runs = load_evals(_one(TOOL / "promptfoo", "*.json"))

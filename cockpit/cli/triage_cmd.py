@@ -53,6 +53,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--map", metavar="ROLE=COL,...",
                    help="column mapping for generic tables, e.g. input=question,target=gold")
     p.add_argument("--format", dest="eval_format", choices=FORMATS, help="skip format detection")
+    p.add_argument("--eval", dest="eval_name", metavar="NAME",
+                   help="the eval to triage when FILE holds several (a promptfoo export's "
+                        "provider, an lm-eval task, or the full name `eval summary` shows)")
     add_db_arg(p)
     p.add_argument("--no-store", action="store_true",
                    help="do not write labels, the eval or the response cache to the db")
@@ -64,9 +67,13 @@ def _load(args: argparse.Namespace) -> EvalRun:
 
     try:
         path = existing_paths([args.file])[0]
-        return load_eval(path, parse_mapping(args.map) or None, args.eval_format)
+        run = load_eval(path, parse_mapping(args.map) or None, args.eval_format, args.eval_name)
     except EvalLoadError as err:
         raise CliError(str(err)) from None
+    if run.results_only:
+        raise CliError(f"{run.name} in {args.file} holds results only, no samples: nothing "
+                       "to triage (lm-eval: rerun with --log_samples)")
+    return run
 
 
 def _positive(args: argparse.Namespace) -> None:

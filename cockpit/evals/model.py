@@ -247,9 +247,24 @@ class SampleView(Sequence[EvalSample]):
             yield self._table.row(i)
 
 
+@dataclass(frozen=True, slots=True)
+class ReportedMetric:
+    """A metric as the eval tool reported it (lm-eval's results, Inspect's header), with its
+    standard error when the tool gave one: what a file without samples still tells."""
+
+    value: float
+    stderr: float | None = None
+    n: int | None = None
+
+
 @dataclass
 class EvalRun:
-    """One eval of one model on one task, as loaded from a file."""
+    """One eval of one model on one task, as loaded from a file.
+
+    `reported` holds the tool's own metrics; `results_only` marks a run whose samples are not
+    in the file (lm-eval results without `--log_samples`, an Inspect header without samples):
+    its numbers are the reported ones, nothing is recomputed.
+    """
 
     name: str
     path: str
@@ -261,6 +276,8 @@ class EvalRun:
     # A field whose samples are not independent (epochs of one item): the default cluster.
     default_cluster: str | None = None
     notes: list[str] = field(default_factory=list)
+    reported: dict[str, ReportedMetric] = field(default_factory=dict)
+    results_only: bool = False
 
     @property
     def samples(self) -> SampleView:
@@ -279,7 +296,8 @@ class EvalRun:
     def select(self, index: np.ndarray) -> EvalRun:
         """The same run restricted to some samples (mask or positions)."""
         return EvalRun(self.name, self.path, self.model, self.created_at, self.format,
-                       self.table.take(index), self.task, self.default_cluster, list(self.notes))
+                       self.table.take(index), self.task, self.default_cluster, list(self.notes),
+                       dict(self.reported), self.results_only)
 
 
 class SampleTableBuilder:

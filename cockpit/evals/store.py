@@ -12,7 +12,7 @@ from typing import Any, Protocol
 import duckdb
 import orjson
 
-from cockpit.evals.model import EvalRun, SampleTableBuilder
+from cockpit.evals.model import EvalRun, ReportedMetric, SampleTableBuilder
 
 
 class EvalSink(Protocol):
@@ -22,7 +22,9 @@ class EvalSink(Protocol):
 def eval_row(run: EvalRun) -> dict[str, Any]:
     return {"eval_id": run.eval_id, "name": run.name, "path": run.path, "model": run.model,
             "created_at": run.created_at, "format": run.format, "task": run.task,
-            "n_samples": len(run)}
+            "n_samples": len(run), "results_only": run.results_only,
+            "reported": orjson.dumps({k: {"value": m.value, "stderr": m.stderr, "n": m.n}
+                                      for k, m in run.reported.items()}).decode()}
 
 
 def sample_rows(run: EvalRun) -> list[dict[str, Any]]:
@@ -53,8 +55,8 @@ def store_eval(sink: EvalSink, run: EvalRun) -> str:
 
 def load_stored_eval(con: duckdb.DuckDBPyConnection, eval_id: str) -> EvalRun | None:
     """A stored eval back as a run (no per-choice confidences: the table does not keep them)."""
-    head = con.execute("SELECT name, path, model, created_at, format, task FROM evals "
-                       "WHERE eval_id = ?", [eval_id]).fetchone()
+    head = con.execute("SELECT name, path, model, created_at, format, task, reported, "
+                       "results_only FROM evals WHERE eval_id = ?", [eval_id]).fetchone()
     if head is None:
         return None
     builder = SampleTableBuilder()
@@ -64,5 +66,8 @@ def load_stored_eval(con: duckdb.DuckDBPyConnection, eval_id: str) -> EvalRun | 
         builder.add(str(sid), inp or "", tgt or "", out or "", score, correct,
                     orjson.loads(meta) if meta else {}, conf)
     table = builder.build()
+    reported = {k: ReportedMetric(v["value"], v.get("stderr"), v.get("n"))
+                for k, v in (orjson.loads(head[6]) if head[6] else {}).items()}
     return EvalRun(name=head[0], path=head[1], model=head[2], created_at=head[3],
-                   format=head[4] or "stored", table=table, task=head[5])
+                   format=head[4] or "stored", table=table, task=head[5], reported=reported,
+                   results_only=bool(head[7]))

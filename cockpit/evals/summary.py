@@ -63,6 +63,7 @@ class EvalSummary:
             "slice_test": {"alpha": ALPHA, "correction": "benjamini-hochberg",
                            "n_tests": sum(1 for s in self.slices if not math.isnan(s.p_value))},
             "calibration": self.calibration.to_json() if self.calibration else None,
+            "results_only": self.run.results_only,
             "notes": self.notes,
         }
 
@@ -81,6 +82,46 @@ def _slice_json(s: SliceResult, metric: str) -> dict[str, Any]:
         "gap": _num(s.gap), "test": s.test, "p_value": _num(s.p_value),
         "p_adjusted": _num(s.p_adjusted), "significantly_worse": s.significantly_worse,
     }
+
+
+SCORE_PREFIX = "score:"
+Z95 = 1.959963984540054
+
+
+def sample_metrics(run: EvalRun, clusters: np.ndarray | None, interval: str,
+                   known: set[str]) -> dict[str, Estimate]:
+    """Every other per-sample metric a loader kept as `score:<name>` metadata (lm-eval's
+    acc_norm beside acc, Inspect's other scorers, promptfoo's named scores)."""
+    t = run.table
+    out: dict[str, Estimate] = {}
+    for name in t.fields():
+        if not name.startswith(SCORE_PREFIX) or name[len(SCORE_PREFIX):] in known:
+            continue
+        raw = [m.get(name) for m in t.metadata]
+        values = np.array([float(v) if isinstance(v, int | float) else np.nan for v in raw])
+        ok = ~np.isnan(values)
+        if ok.any():
+            out[name[len(SCORE_PREFIX):]] = mean_estimate(
+                values[ok], clusters[ok] if clusters is not None else None, method=interval)
+    return out
+
+
+def reported_metrics(run: EvalRun, known: set[str]) -> dict[str, Estimate]:
+    """The tool's own numbers for metrics the samples did not give (all of them when the file
+    holds no samples): value ± 1.96 stderr, or a point value when no stderr was reported."""
+    out: dict[str, Estimate] = {}
+    for name, m in run.reported.items():
+        if name in known:
+            continue
+        n = m.n if m.n is not None else len(run.table)
+        if m.stderr is not None and math.isfinite(m.stderr):
+            low, high = m.value - Z95 * m.stderr, m.value + Z95 * m.stderr
+            if 0.0 <= m.value <= 1.0:  # a share (accuracy, exact match): stay inside [0, 1]
+                low, high = max(low, 0.0), min(high, 1.0)
+            out[name] = Estimate(m.value, low, high, "reported ± 1.96 stderr", n, m.stderr)
+        else:
+            out[name] = Estimate(m.value, math.nan, math.nan, "reported", n)
+    return out
 
 
 def primary_values(run: EvalRun) -> tuple[str | None, np.ndarray]:
@@ -118,6 +159,8 @@ def summarize(run: EvalRun, by: list[str] | None = None, cluster: str | None = N
         metrics["mean_score"] = mean_estimate(
             t.scores[has_scores], clusters_all[has_scores] if clusters_all is not None else None,
             method=interval)
+    metrics.update(sample_metrics(run, clusters_all, interval, set(metrics)))
+    metrics.update(reported_metrics(run, set(metrics)))
     primary, values = primary_values(run)
     slices: list[SliceResult] = []
     if primary is not None:
@@ -138,7 +181,7 @@ def summarize(run: EvalRun, by: list[str] | None = None, cluster: str | None = N
     cal = calibration(t.confidences, t.correct) if np.any(~np.isnan(t.confidences)) else None
     if cal is not None:
         notes.extend(cal.warnings)
-    if not scored.any():
+    if not scored.any() and not run.results_only:
         notes.append("no sample carries a score or a grade")
     return EvalSummary(run=run, n=len(t), n_scored=int(scored.sum()), metrics=metrics,
                        primary=primary, slices=slices, calibration=cal, cluster=cluster,

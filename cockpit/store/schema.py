@@ -99,6 +99,10 @@ MIGRATIONS: list[list[str]] = [
         """CREATE TABLE role_overrides(
             run_id VARCHAR, role VARCHAR, key VARCHAR, set_at DOUBLE,
             PRIMARY KEY (run_id, role))""",
+        # The metrics an eval tool reported itself (JSON {name: {value, stderr, n}}), and
+        # whether the file held only those (no samples).
+        "ALTER TABLE evals ADD COLUMN reported VARCHAR",
+        "ALTER TABLE evals ADD COLUMN results_only BOOLEAN",
     ],
 ]
 

@@ -32,7 +32,7 @@ from cockpit.evals.loaders.tabular import (
 )
 from cockpit.evals.model import EvalRun
 
-__all__ = ["FORMATS", "detect_format", "load_eval", "load_evals", "parse_mapping"]
+__all__ = ["FORMATS", "detect_format", "load_eval", "load_evals", "parse_mapping", "pick_eval"]
 
 FORMATS = _FORMATS
 
@@ -158,13 +158,29 @@ def load_evals(path: str | Path, mapping: dict[str, str] | None = None,
 
 
 def load_eval(path: str | Path, mapping: dict[str, str] | None = None,
-              fmt: str | None = None) -> EvalRun:
-    """The one eval in `path`; a file holding several must be narrowed down."""
-    runs = load_evals(path, mapping, fmt)
-    if len(runs) != 1:
-        names = ", ".join(r.name for r in runs[:5])
-        raise EvalLoadError(f"{path} holds {len(runs)} evals ({names}); name one file")
-    return runs[0]
+              fmt: str | None = None, name: str | None = None) -> EvalRun:
+    """The one eval in `path`, or the one called `name` when it holds several."""
+    return pick_eval(load_evals(path, mapping, fmt), path, name)
+
+
+def pick_eval(runs: list[EvalRun], path: str | Path, name: str | None) -> EvalRun:
+    """The eval named `name` (its full name, its model or provider, or its task) among `runs`;
+    without a name, the only one. A miss names the choices in one sentence."""
+    names = ", ".join(repr(r.name) for r in runs[:8]) + (" ..." if len(runs) > 8 else "")
+    if name is None:
+        if len(runs) != 1:
+            raise EvalLoadError(f"{path} holds {len(runs)} evals ({names}); pick one with "
+                                "--eval NAME")
+        return runs[0]
+    for matches in (lambda r: r.name == name, lambda r: r.model == name,
+                    lambda r: r.name.rsplit(":", 1)[-1] == name, lambda r: r.task == name):
+        found = [r for r in runs if matches(r)]
+        if len(found) == 1:
+            return found[0]
+        if len(found) > 1:
+            raise EvalLoadError(f"{len(found)} evals in {path} match {name!r}; give the full "
+                                f"name ({', '.join(repr(r.name) for r in found[:8])})")
+    raise EvalLoadError(f"{path} holds no eval named {name!r}; it holds {names}")
 
 
 def _load_folder(folder: Path, mapping: dict[str, str] | None) -> list[EvalRun]:

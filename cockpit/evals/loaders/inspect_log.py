@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from cockpit.evals.errors import EvalLoadError
-from cockpit.evals.model import EvalRun, SampleTableBuilder
+from cockpit.evals.model import EvalRun, ReportedMetric, SampleTableBuilder
 from cockpit.evals.scoring import grade, message_text, scalar_metadata, to_text
 
 ZSTD_METHOD = 93
@@ -152,6 +152,33 @@ def _primary_scorer(header: dict[str, Any]) -> tuple[str | None, str | None]:
     return None, None
 
 
+_MEAN_METRICS = ("accuracy", "mean")  # the metrics Inspect's `stderr` belongs to
+
+
+def header_metrics(header: dict[str, Any]) -> dict[str, ReportedMetric]:
+    """Every metric of every scorer in the header's results: the primary scorer's under their
+    own names (`accuracy`), the others as `<scorer>/<metric>`; `stderr` joins accuracy/mean."""
+    results = header.get("results") if isinstance(header.get("results"), dict) else {}
+    assert isinstance(results, dict)
+    primary, _ = _primary_scorer(header)
+    out: dict[str, ReportedMetric] = {}
+    for entry in results.get("scores") or []:
+        if not isinstance(entry, dict) or not isinstance(entry.get("metrics"), dict):
+            continue
+        scorer = str(entry.get("name") or entry.get("scorer") or "score")
+        n = entry.get("scored_samples", results.get("completed_samples"))
+        n = int(n) if isinstance(n, int) else None
+        values = {str(k): m.get("value") for k, m in entry["metrics"].items()
+                  if isinstance(m, dict) and isinstance(m.get("value"), int | float)}
+        stderr = values.pop("stderr", None)
+        for metric, value in values.items():
+            name = metric if scorer == primary else f"{scorer}/{metric}"
+            out[name] = ReportedMetric(float(value),
+                                       float(stderr) if stderr is not None and metric in
+                                       _MEAN_METRICS else None, n)
+    return out
+
+
 def _score_value(score: Any) -> Any:
     value = score.get("value") if isinstance(score, dict) else score
     if isinstance(value, dict):  # a scorer returning several named values: take the first
@@ -236,6 +263,12 @@ def _build(path: Path, header: dict[str, Any], samples: list[dict[str, Any]], fm
         format=fmt, table=builder.build(), task=str(task),
         default_cluster="item" if epochs > 1 else None,
     )
+    if not samples:
+        run.reported = header_metrics(header)
+        run.results_only = bool(run.reported)
+        if run.results_only:
+            run.notes.append("header only: the log holds no samples (log_samples=False or "
+                             "header-only export); metrics are Inspect's own results")
     status = header.get("status")
     if status and status != "success":
         run.notes.append(f"Inspect reports status {status!r}; results may be partial")

@@ -1,5 +1,9 @@
 """lm-evaluation-harness output: `results_<ts>.json` beside `samples_<task>_<ts>.jsonl`.
 
+A results file alone (no `--log_samples`; 0.4's `results_<ts>.json` or a pre-0.4 `--output_path`
+file such as `*-res.json`) still gives every task with the metrics the harness reported and
+their stderr: one results-only run per task, marked as such.
+
 `--log_samples` writes one row per document and per filter (a generative task with two
 answer-extraction filters repeats each doc_id twice); Cockpit keeps one item per doc_id,
 graded by the first filter, and records the other filters' metrics in metadata.
@@ -18,11 +22,12 @@ import orjson
 
 from cockpit.evals.errors import EvalLoadError
 from cockpit.evals.loaders.json_lines import read_json_lines
-from cockpit.evals.model import EvalRun, SampleTableBuilder
+from cockpit.evals.model import EvalRun, ReportedMetric, SampleTableBuilder
 from cockpit.evals.scoring import grade, scalar_metadata, to_text
 
 _RESULTS = re.compile(r"^results_(.+)\.json$")
 _SAMPLES = re.compile(r"^samples_(.+)_(\d{4}-\d{2}-\d{2}T[\d\-.]+)\.jsonl$")
+_NOT_METRICS = frozenset({"sample_len", "sample_count", "samples", "num_fewshot", "version"})
 _BOOKKEEPING = {"doc_id", "doc", "target", "arguments", "resps", "filtered_resps", "filter",
                 "metrics", "doc_hash", "prompt_hash", "target_hash"}
 
@@ -38,7 +43,8 @@ def is_samples_row(row: Any) -> bool:
 
 
 def load_lm_eval_results(path: Path, doc: dict[str, Any]) -> list[EvalRun]:
-    """Every task of a results file whose samples file lies beside it."""
+    """Every task of a results file: from its samples file when one lies beside it, else the
+    reported metrics alone (a results-only run)."""
     match = _RESULTS.match(path.name)
     stamp = match.group(1) if match else None
     runs: list[EvalRun] = []
@@ -47,17 +53,60 @@ def load_lm_eval_results(path: Path, doc: dict[str, Any]) -> list[EvalRun]:
         samples = _find_samples(path.parent, str(task), stamp)
         if samples is None:
             missing.append(str(task))
+            runs.append(_results_only(path, doc, str(task)))
             continue
         runs.append(load_lm_eval_samples(samples, results=doc, task=str(task)))
     if not runs:
-        raise EvalLoadError(
-            f"{path} is an lm-eval results file but no samples_<task>_*.jsonl lies beside it; "
-            "rerun lm_eval with --log_samples"
-        )
-    for run in runs:
-        if missing:
-            run.notes.append(f"tasks without a samples file: {', '.join(missing)}")
+        raise EvalLoadError(f"{path} is an lm-eval results file with no task results")
+    if missing and len(missing) < len(runs):
+        for run in runs:
+            run.notes.append(f"tasks without a samples file (results only): {', '.join(missing)}")
     return runs
+
+
+def reported(doc: dict[str, Any] | None, task: str) -> dict[str, ReportedMetric]:
+    """The harness's metrics of one task: `acc` and `acc_norm` with their stderr; 0.4 names
+    them `acc,none` (metric, filter): a filter other than `none` is kept as `acc[filter]`."""
+    results = (doc or {}).get("results", {}).get(task)
+    if not isinstance(results, dict):
+        return {}
+    n = _n_samples(doc, task)
+    if n is None and isinstance(results.get("sample_len"), int):
+        n = int(results["sample_len"])
+    values: dict[str, float] = {}
+    errors: dict[str, float | None] = {}
+    for raw, value in results.items():
+        metric, _, filt = str(raw).partition(",")
+        name = metric if filt in ("", "none") else f"{metric}[{filt}]"
+        if metric.endswith("_stderr"):
+            base = metric[: -len("_stderr")]
+            key = base if filt in ("", "none") else f"{base}[{filt}]"
+            errors[key] = float(value) if isinstance(value, int | float) else None
+        elif (isinstance(value, int | float) and not isinstance(value, bool)
+              and metric not in _NOT_METRICS):
+            values[name] = float(value)
+    return {name: ReportedMetric(v, errors.get(name), n) for name, v in values.items()
+            if math.isfinite(v)}
+
+
+def _n_samples(doc: dict[str, Any] | None, task: str) -> int | None:
+    counts = (doc or {}).get("n-samples", {}).get(task)
+    if isinstance(counts, dict):
+        for key in ("effective", "original"):
+            if isinstance(counts.get(key), int):
+                return int(counts[key])
+    return None
+
+
+def _results_only(path: Path, doc: dict[str, Any], task: str) -> EvalRun:
+    model = _model_name(doc)
+    run = EvalRun(name=f"{task}:{model}" if model else task, path=str(path), model=model,
+                  created_at=_created(doc), format="lm-eval-results",
+                  table=SampleTableBuilder().build(), task=task,
+                  reported=reported(doc, task), results_only=True)
+    run.notes.append("results only: no samples file beside it (rerun lm_eval with "
+                     "--log_samples to get per-sample data)")
+    return run
 
 
 def _find_samples(folder: Path, task: str, stamp: str | None) -> Path | None:
@@ -105,6 +154,7 @@ def load_lm_eval_samples(path: Path, results: dict[str, Any] | None = None,
     run = EvalRun(
         name=f"{task}:{model}" if model else task, path=str(path), model=model,
         created_at=_created(results), format="lm-eval", table=builder.build(), task=task,
+        reported=reported(results, task),
     )
     if len(filters) > 1:
         run.notes.append(f"{len(filters)} filters per document ({', '.join(filters)}); graded by "
