@@ -168,14 +168,13 @@ def header_metrics(header: dict[str, Any]) -> dict[str, ReportedMetric]:
         scorer = str(entry.get("name") or entry.get("scorer") or "score")
         n = entry.get("scored_samples", results.get("completed_samples"))
         n = int(n) if isinstance(n, int) else None
-        values = {str(k): m.get("value") for k, m in entry["metrics"].items()
-                  if isinstance(m, dict) and isinstance(m.get("value"), int | float)}
+        values: dict[str, float] = {
+            str(k): float(m["value"]) for k, m in entry["metrics"].items()
+            if isinstance(m, dict) and isinstance(m.get("value"), int | float)}
         stderr = values.pop("stderr", None)
         for metric, value in values.items():
             name = metric if scorer == primary else f"{scorer}/{metric}"
-            out[name] = ReportedMetric(float(value),
-                                       float(stderr) if stderr is not None and metric in
-                                       _MEAN_METRICS else None, n)
+            out[name] = ReportedMetric(value, stderr if metric in _MEAN_METRICS else None, n)
     return out
 
 
