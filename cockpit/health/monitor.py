@@ -28,7 +28,14 @@ from cockpit.health.throughput import ThroughputDropDetector
 from cockpit.model.alert import Alert
 from cockpit.model.keys import canonical_key
 from cockpit.model.records import RunEvent
-from cockpit.model.roles import ROLES, assign_roles, is_memory_metric, role_of, roles_by_key
+from cockpit.model.roles import (
+    ROLES,
+    assign_roles,
+    is_memory_metric,
+    role_of,
+    roles_by_key,
+    watch_name,
+)
 
 __all__ = ["HealthMonitor", "is_memory_metric", "is_nan_watched", "series_detectors"]
 
@@ -122,17 +129,10 @@ class HealthMonitor:
                 run.series.pop(old.name, None)
 
     def _watch_name(self, run: _Run, key: str) -> str:
-        """A role's name for the key playing it; else the canonical name, or the raw key when
-        that canonical name is a role another key plays (HF's summary `train_loss`)."""
-        role = run.roles.get(key)
-        if role is not None and role != "memory":
-            return role
         name = self._names.get(key)
         if name is None:
             name = self._names[key] = self._canonical(key)
-        if name not in ROLES:
-            return name
-        return key if key not in ROLES else f"{key} (unwatched)"
+        return watch_name(key, run.roles.get(key), name)
 
     def _series(self, run: _Run, key: str) -> _Series:
         """Keys with one watch name share a series: a second copy of a point is a duplicate,

@@ -130,6 +130,18 @@ def assign_roles(keys: Iterable[str], overrides: Mapping[str, str | None] | None
     return chosen
 
 
+def watch_name(key: str, role: str | None, canonical: str | None = None) -> str:
+    """The name a series is watched and charted under: the role's name for the key playing it
+    (memory excepted: its canonical name), else the canonical name, unless that is a role name
+    another key plays (HF's summary `train_loss`): then the raw key, so the two never merge."""
+    if role is not None and role != "memory":
+        return role
+    name = canonical_key(key) if canonical is None else canonical
+    if name not in ROLES:
+        return name
+    return key if key not in ROLES else f"{key} (unwatched)"
+
+
 def roles_by_key(choices: Mapping[str, RoleChoice]) -> dict[str, str]:
     """key -> role, the view the detectors route by."""
     return {c.key: c.role for c in choices.values()}

@@ -24,6 +24,7 @@ import duckdb
 import numpy as np
 
 from cockpit.model.keys import canonical_key
+from cockpit.model.roles import watch_name
 from cockpit.ui.series import SeriesBuffer
 
 log = logging.getLogger(__name__)
@@ -152,6 +153,8 @@ class LiveSeriesCache:
         self._gpu: dict[tuple[str, int], _GpuRing] = {}
         self._procs: dict[tuple[str, int], list[dict[str, Any]]] = {}
         self._series_owner: dict[tuple[str, str], str] = {}
+        self._roles: dict[tuple[str, str], str] = {}  # (run, key) -> role (series table)
+        self._held: set[tuple[str, str]] = set()  # (run, role) some key of the run plays
         self._series_sig: dict[str, str] = {}
         self._rate_points: list[tuple[float, int]] = []
         self._points_total = 0
@@ -251,12 +254,17 @@ class LiveSeriesCache:
         ]
 
     def _read_series_owners(self, cur: duckdb.DuckDBPyConnection) -> None:
-        rows = cur.execute("SELECT run_id, canonical, source FROM series").fetchall()
+        rows = cur.execute("SELECT run_id, canonical, source, key, role FROM series").fetchall()
         owners: dict[tuple[str, str], str] = {}
+        roles: dict[tuple[str, str], str] = {}
         sigs: dict[str, list[str]] = {}
-        for run_id, canonical, source in rows:
+        for run_id, canonical, source, key, role in rows:
             owners[(run_id, canonical)] = source
-            sigs.setdefault(run_id, []).append(f"{canonical}={source}")
+            if role is not None:
+                roles[(run_id, key)] = role
+            sigs.setdefault(run_id, []).append(f"{canonical}={source}:{key}={role}")
+        self._roles = roles
+        self._held = {(run_id, role) for (run_id, _), role in roles.items()}
         new_sigs = {run_id: ";".join(sorted(parts)) for run_id, parts in sigs.items()}
         for run_id in list(self._loaded):
             if new_sigs.get(run_id, "") != self._series_sig.get(run_id, ""):
@@ -329,13 +337,22 @@ class LiveSeriesCache:
                 "AND source IS NOT DISTINCT FROM ? AND rowid <= ? ORDER BY rowid",
                 [run_id, key, source, upto],
             ).fetchnumpy()
-            self._buffer(run_id, canonical_key(str(key))).append(
+            self._buffer(run_id, self._chart_name(run_id, str(key))).append(
                 _as_float(data["step"]), _as_float(data["ts"]), _as_float(data["value"]))
         self._loaded.add(run_id)
 
     def _owns(self, run_id: str, key: str, source: Any) -> bool:
         owner = self._series_owner.get((run_id, canonical_key(key)))
         return owner is None or owner == source
+
+    def _chart_name(self, run_id: str, key: str) -> str:
+        """The watched series under its role's chart; another series of the same canonical
+        name (HF's summary `train_loss` beside `loss`) under its own, never merged."""
+        role = self._roles.get((run_id, key))
+        canonical = canonical_key(key)
+        if role is None and (run_id, canonical) not in self._held:
+            return canonical  # no key of the run plays this role: nothing to keep apart
+        return watch_name(key, role, canonical)
 
     def _buffer(self, run_id: str, canonical: str) -> SeriesBuffer:
         with self._series_lock:
@@ -381,7 +398,8 @@ class LiveSeriesCache:
             if not self._owns(run_id, key, source):
                 self._dropped[run_id] = self._dropped.get(run_id, 0) + int(b - a)
                 continue
-            self._buffer(run_id, canonical_key(key)).append(steps[a:b], ts[a:b], values[a:b])
+            self._buffer(run_id, self._chart_name(run_id, key)).append(
+                steps[a:b], ts[a:b], values[a:b])
 
     def _read_alerts(self, cur: duckdb.DuckDBPyConnection, by_id: dict[str, RunInfo],
                      by_name: dict[str, RunInfo]) -> None:

@@ -55,7 +55,8 @@ def test_a_source_taking_over_a_series_reloads_the_run(history: History) -> None
     assert len(cache.series("r", "loss")) == 10
     # The engine found a richer file: it deletes the poorer copy and records the new owner.
     history.con.execute("DELETE FROM metrics WHERE source = 'train.log'")
-    history.con.execute("INSERT INTO series VALUES ('r', 'loss', 'loss', 'metrics.jsonl', 'jsonl')")
+    history.con.execute("INSERT INTO series (run_id, canonical, key, source, format, role) "
+                        "VALUES ('r', 'loss', 'loss', 'metrics.jsonl', 'jsonl', 'loss')")
     history.metrics("r", "loss", np.arange(30), np.full(30, 2.0), source="metrics.jsonl")
     cache.poll(history.cursor())
     buf = cache.series("r", "loss")
@@ -94,3 +95,19 @@ def test_a_database_error_is_reported_not_raised(history: History) -> None:
         assert "disk gone" in (cache.snapshot.error or "")
     finally:
         cache.stop()
+
+
+def test_the_watched_loss_and_a_summary_of_the_same_name_are_charted_apart(history: History) -> None:
+    """HF's per-step `loss` (role loss) and its end-of-training `train_loss` (no role) share
+    the canonical name `loss`: the chart of `loss` holds the watched one only."""
+    history.run("r", "hf")
+    history.metrics("r", "loss", np.arange(40), np.linspace(2, 1, 40), source="trainer_state.json")
+    history.metrics("r", "train_loss", np.array([40]), np.array([1.4]), source="trainer_state.json")
+    for key, role in (("loss", "'loss'"), ("train_loss", "NULL")):
+        history.con.execute(f"INSERT INTO series (run_id, canonical, key, source, format, role) "
+                            f"VALUES ('r', 'loss', '{key}', 'trainer_state.json', 'hf_state', {role})")
+    cache = LiveSeriesCache(history.cursor, history.path)
+    cache.subscribe({"r"})
+    cache.poll(history.cursor())
+    assert len(cache.series("r", "loss")) == 40
+    assert len(cache.series("r", "train_loss")) == 1
