@@ -49,7 +49,8 @@ _VAL_RANKS = {"bare": 0, "alias": 1, "epoch": 2, "step": 3}
 def is_memory_metric(name: str) -> bool:
     """A series that measures memory in use (not its utilisation, bandwidth or capacity)."""
     tokens = set(name.split("_"))
-    return bool(tokens & {"mem", "memory"}) and not tokens & _NOT_MEMORY
+    return (bool(tokens & {"mem", "memory"}) and not tokens & _NOT_MEMORY
+            and not any(t.startswith(("avail", "free")) for t in tokens))
 
 
 @dataclass(frozen=True, slots=True)
