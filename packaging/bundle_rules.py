@@ -19,7 +19,7 @@ NEVER_BUNDLED: tuple[str, ...] = (
     "tensorboard", "tensorflow", "tensorboardX",
     "mlflow", "lightning", "lightning_fabric", "lightning_utilities", "pytorch_lightning",
     "keras", "transformers", "tokenizers", "safetensors", "huggingface_hub", "accelerate",
-    "inspect_ai", "datasets",
+    "inspect_ai", "datasets", "wandb",
     "pytest", "_pytest", "pytestqt", "pytest_timeout", "pluggy", "hypothesis",
     "mypy", "mypyc", "ruff",
     "IPython", "jupyter", "notebook", "matplotlib", "scipy", "pandas", "h5py", "numba",
@@ -42,6 +42,8 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "lightning": ("lightning",),
     "keras": ("keras",),
     "transformers": ("transformers",),
+    "accelerate": ("accelerate",),
+    "wandb": ("wandb",),
     "inspect-ai": ("inspect_ai",),
 }
 
