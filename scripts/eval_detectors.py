@@ -24,9 +24,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cockpit.model.alert import Alert, severity_rank  # noqa: E402
 from cockpit.health.monitor import HealthMonitor  # noqa: E402
 from cockpit.health.synthetic import FAULTY, HEALTHY, CurveRun, Label, make_run  # noqa: E402
+from cockpit.model.alert import Alert, severity_rank  # noqa: E402
 
 H100 = ROOT / "tests" / "fixtures" / "h100-runs"
 PUBLIC = ROOT / "tests" / "fixtures" / "public-healthy"

@@ -296,14 +296,13 @@ def make_triage(out: Path) -> None:
 
 
 # ---- real tool logs (need inspect_ai) -------------------------------------------------
-def make_inspect_tool_logs(out: Path) -> None:
-    """Logs written by inspect_ai itself with its mockllm model (offline)."""
+def run_inspect_tiny(folder: Path, fmt: str, epochs: int, log_samples: bool = True) -> None:
+    """Inspect's own `eval` of four items with its offline mockllm model, logged to `folder`."""
     import inspect_ai.model._model as model_module
     import inspect_ai.model._tokens as tokens
     from inspect_ai import Task
     from inspect_ai import eval as inspect_eval
     from inspect_ai.dataset import Sample
-    from inspect_ai.log._recorders.chunked import convert_eval_logs_to_chunked
     from inspect_ai.model import ModelOutput
     from inspect_ai.scorer import includes
     from inspect_ai.solver import generate
@@ -325,13 +324,20 @@ def make_inspect_tool_logs(out: Path) -> None:
         Sample(id="q4", input="Symbol for gold?", target="Ag",
                metadata={"topic": "science", "language": "en"}),
     ]
+    task = Task(dataset=dataset, solver=[generate()], scorer=includes(), name="tiny")
+    inspect_eval(task, model="mockllm/model", model_args={"custom_outputs": reply},
+                 log_dir=str(folder), log_format=fmt, display="none", epochs=epochs,
+                 log_samples=log_samples)
+
+
+def make_inspect_tool_logs(out: Path) -> None:
+    """Logs written by inspect_ai itself with its mockllm model (offline)."""
+    from inspect_ai.log._recorders.chunked import convert_eval_logs_to_chunked
+
     folder = out / "tool_logs" / "inspect"
     folder.mkdir(parents=True, exist_ok=True)
-    for fmt in ("eval", "json"):
-        task = Task(dataset=dataset, solver=[generate()], scorer=includes(), name="tiny")
-        inspect_eval(task, model="mockllm/model", model_args={"custom_outputs": reply},
-                     log_dir=str(folder / fmt), log_format=fmt, display="none",
-                     epochs=2 if fmt == "eval" else 1)
+    run_inspect_tiny(folder / "eval", "eval", epochs=2)
+    run_inspect_tiny(folder / "json", "json", epochs=1)
     for log in sorted((folder / "eval").glob("*.eval")):
         convert_eval_logs_to_chunked(str(log), str(folder / "chunked"), overwrite=True)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import duckdb
 import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -23,3 +24,14 @@ def h100_copy(tmp_path: Path) -> Path:
 @pytest.fixture
 def db(tmp_path: Path) -> Path:
     return tmp_path / "history.duckdb"
+
+
+def query_db(db: Path, sql: str, params: list | None = None) -> list[tuple]:
+    """Rows of one read-only query on a history database (the file stays closed after)."""
+    from cockpit.store.db import connect
+
+    con: duckdb.DuckDBPyConnection = connect(db, read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()

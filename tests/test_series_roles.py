@@ -15,18 +15,12 @@ import pytest
 
 from cockpit.model.roles import assign_roles, role_of
 from cockpit.monitor.engine import import_paths
-from cockpit.store.db import connect
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, query_db
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def q(db: Path, sql: str, params: list | None = None) -> list[tuple]:
-    con = connect(db, read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
+q = query_db
 
 
 def roles(db: Path, run: str | None = None) -> dict[str, str]:

@@ -10,18 +10,13 @@ import numpy as np
 import pytest
 
 from cockpit.monitor.engine import import_paths
-from cockpit.store.db import connect
+from tests.conftest import query_db
 
 tb = pytest.importorskip("torch.utils.tensorboard")
 torch = pytest.importorskip("torch")
 
 
-def q(db: Path, sql: str) -> list[tuple]:
-    con = connect(db, read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
+q = query_db
 
 
 def write_run(logdir: Path) -> None:

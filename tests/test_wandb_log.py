@@ -17,18 +17,12 @@ import pytest
 from cockpit.ingest.wandb_log import WandbReader
 from cockpit.model.records import ReadResult
 from cockpit.monitor.engine import import_paths
-from cockpit.store.db import connect
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, query_db
 
 FIXTURE = FIXTURES / "wandb-offline"
 
 
-def q(db: Path, sql: str) -> list[tuple]:
-    con = connect(db, read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
+q = query_db
 
 
 def check_run(db: Path, steps: int, system: bool = True) -> None:

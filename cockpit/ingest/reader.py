@@ -67,3 +67,32 @@ class StreamReader:
 
     def restore(self, state: dict[str, Any]) -> None:
         """Rebuild from `state()` after a restart."""
+
+
+class RecordLogReader(StreamReader):
+    """Base of the binary record logs (tfevents, W&B): knows the file offset of `pending[0]`
+    (for messages, and for W&B's block alignment) and, once the file stops growing, counts a
+    partial last record as one bad record."""
+
+    what = "record"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._base = 0  # file offset of pending[0]
+
+    def truncated(self) -> bool:
+        """Whether what is left in `pending` at the end of the file is a cut-off record."""
+        return bool(self.pending)
+
+    def finish(self) -> ReadResult:
+        result = ReadResult()
+        if self.truncated():
+            result.bad(f"{self.what} at byte {self._base} is truncated "
+                       f"({len(self.pending)} bytes at end of file)")
+        self._base += len(self.pending)
+        self.pending = b""
+        return result
+
+    def on_rewrite(self) -> None:
+        super().on_rewrite()
+        self._base = 0

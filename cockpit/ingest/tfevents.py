@@ -26,7 +26,7 @@ from crc32c import crc32c
 from cockpit.ingest.protowire import Malformed as _Malformed
 from cockpit.ingest.protowire import fields as _fields
 from cockpit.ingest.protowire import varint as _varint
-from cockpit.ingest.reader import StreamReader
+from cockpit.ingest.reader import RecordLogReader
 from cockpit.model.records import Histogram, ReadResult
 
 # TFRecord: uint64 length, uint32 masked crc32c(length), data, uint32 masked crc32c(data).
@@ -88,7 +88,7 @@ def masked_crc32c(data: bytes) -> int:
     return (((crc >> 15) | (crc << 17)) + _MASK_DELTA) & _U32_MAX
 
 
-class TfeventsReader(StreamReader):
+class TfeventsReader(RecordLogReader):
     """Incremental reader of TensorBoard event files; a partial trailing record waits in `pending`.
 
     A record whose data checksum fails is counted and skipped (its length is trusted, having its
@@ -97,10 +97,10 @@ class TfeventsReader(StreamReader):
     """
 
     format = "tfevents"
+    what = "tfevents record"
 
     def __init__(self) -> None:
         super().__init__()
-        self._base = 0  # file offset of pending[0]
         self._lost = False  # inside a corrupted stretch, looking for the next valid header
         # Tags whose metadata names a plugin other than scalars: their later tensors (which tf2
         # writes without metadata) are not scalars either.
@@ -126,20 +126,11 @@ class TfeventsReader(StreamReader):
         self._base += pos
         return result
 
-    def finish(self) -> ReadResult:
-        result = ReadResult()
-        if self.pending and not self._lost:
-            result.bad(
-                f"tfevents record at byte {self._base} is truncated "
-                f"({len(self.pending)} bytes at end of file)"
-            )
-        self._base += len(self.pending)
-        self.pending = b""
-        return result
+    def truncated(self) -> bool:
+        return bool(self.pending) and not self._lost
 
     def on_rewrite(self) -> None:
         super().on_rewrite()
-        self._base = 0
         self._lost = False
         self._non_scalar_tags.clear()
         self._histogram_tags.clear()

@@ -24,7 +24,7 @@ from typing import Any
 
 from cockpit.ingest.protowire import Malformed as _Malformed
 from cockpit.ingest.protowire import fields as _fields
-from cockpit.ingest.reader import StreamReader
+from cockpit.ingest.reader import RecordLogReader
 from cockpit.model.records import ReadResult, RunEvent
 
 MAGIC = b":W&B\xe1\xbe"
@@ -37,14 +37,14 @@ _U64_SIGN = 1 << 63
 _SKIPPED_KEYS = frozenset({"_step", "_runtime", "_timestamp"})
 
 
-class WandbReader(StreamReader):
+class WandbReader(RecordLogReader):
     """Incremental reader of a `.wandb` log; an incomplete record waits in `pending`."""
 
     format = "wandb"
+    what = "W&B record"
 
     def __init__(self) -> None:
         super().__init__()
-        self._base = 0  # file offset of pending[0]
         self._steps = 0  # history records seen without a step
 
     def feed(self, data: bytes) -> ReadResult:
@@ -66,18 +66,11 @@ class WandbReader(StreamReader):
         self._base += pos
         return result
 
-    def finish(self) -> ReadResult:
-        result = ReadResult()
-        if self.pending.strip(b"\x00"):
-            result.bad(f"W&B record at byte {self._base} is truncated "
-                       f"({len(self.pending)} bytes at end of file)")
-        self._base += len(self.pending)
-        self.pending = b""
-        return result
+    def truncated(self) -> bool:
+        return bool(self.pending.strip(b"\x00"))  # zeros: a block's padding, not a record
 
     def on_rewrite(self) -> None:
         super().on_rewrite()
-        self._base = 0
         self._steps = 0
 
     def state(self) -> dict[str, Any]:
