@@ -17,8 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from cockpit.model.records import PointBuffer
 from cockpit.ingest.tfevents import TfeventsReader, masked_crc32c
+from cockpit.model.records import PointBuffer
 
 TAGS = ("train/loss", "train/lr", "train/grad_norm", "train/tokens_per_s", "val/loss")
 CHUNK = 4 * 1024 * 1024  # what a file follower hands the reader per read
