@@ -13,6 +13,20 @@ H100 = FIXTURES / "h100-runs"
 PUBLIC = FIXTURES / "public-healthy"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_user_dirs(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The suite never touches the user's own history, settings or keyring: the default
+    database and config folders (platformdirs) point into a temp folder for every test and
+    every subprocess it starts."""
+    import os
+
+    base = tmp_path_factory.mktemp("user")
+    for var, sub in (("XDG_DATA_HOME", "data"), ("XDG_CONFIG_HOME", "config"),
+                     ("XDG_CACHE_HOME", "cache"), ("XDG_STATE_HOME", "state")):
+        (base / sub).mkdir()
+        os.environ[var] = str(base / sub)
+
+
 @pytest.fixture
 def h100_copy(tmp_path: Path) -> Path:
     """A writable copy of the H100 runs (fixtures stay read-only)."""
