@@ -21,6 +21,7 @@ from cockpit.cli.common import (
     prometheus_url,
 )
 from cockpit.cli.errors import CliError
+from cockpit.cli.notify_cmd import add_notify_args, build_notifier
 from cockpit.cli.output import format_alert, print_rows
 from cockpit.model.alert import Alert
 from cockpit.store.db import connect
@@ -35,6 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("watch", help="headless live monitor: tail runs, store, print alerts")
     p.add_argument("paths", nargs="+", metavar="PATH")
     add_db_arg(p)
+    add_notify_args(p)
     p.add_argument("--json", action="store_true", help="one alert object per line")
     p.add_argument("--once", action="store_true", help="process what exists, then exit")
     p.add_argument("--replay-gpu", type=Path, metavar="DIR", help="GPU telemetry recording to replay")
@@ -89,12 +91,14 @@ def make_health(stall_after: float | None = None) -> Any:
 
 
 class AlertPrinter:
-    """Prints alerts from any thread, one line each (or one JSON object per line)."""
+    """Prints alerts from any thread, one line each (or one JSON object per line), and hands
+    them to the notifier when `--notify` set one."""
 
     def __init__(self, as_json: bool) -> None:
         self.as_json = as_json
         self.worst = -1
         self._lock = threading.Lock()
+        self.notifier: Any = None  # cockpit.notify.notifier.Notifier
 
     def __call__(self, alerts: list[Alert]) -> None:
         from cockpit.model.alert import severity_rank
@@ -105,6 +109,8 @@ class AlertPrinter:
                 self.worst = max(self.worst, severity_rank(alert.severity))
                 line = json.dumps(data) if self.as_json else format_alert(data)
                 print(line, flush=True)
+        if self.notifier is not None:
+            self.notifier.on_alerts(alerts)  # a queue put: delivery has its own threads
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
@@ -117,6 +123,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
         raise CliError("choose one GPU source: --replay-gpu DIR or --gpu-source SOURCE, not both")
     paths = existing_paths(args.paths)
     printer = AlertPrinter(args.json)
+    printer.notifier = build_notifier(args)
     health = make_health(args.stall_after)
     with StoreWriter(db_path(args)) as writer:
         try:
@@ -153,6 +160,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
             if local is not None:
                 local.stop()
             writer.flush()
+            if printer.notifier is not None:
+                printer.notifier.close(timeout=10.0)
     return 0
 
 

@@ -20,6 +20,7 @@ COMMANDS = [
     "cockpit.cli.gpu_cmd",
     "cockpit.cli.eval_cmd",
     "cockpit.cli.triage_cmd",
+    "cockpit.cli.notify_cmd",
     "cockpit.cli.doctor_cmd",
 ]
 
