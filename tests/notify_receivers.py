@@ -9,6 +9,7 @@ down, then back), answer with an error status, or hold each request until the te
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -63,10 +64,8 @@ class HttpReceiver:
                 if receiver.hold is not None:
                     receiver.hold.wait(60)
                 item = Received(self.path, dict(self.headers), body, time.time())
-                try:
+                with contextlib.suppress(ValueError):
                     item.json = json.loads(body)
-                except ValueError:
-                    pass
                 status = receiver.status
                 if status < 300:
                     with receiver._cond:

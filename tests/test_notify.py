@@ -140,6 +140,7 @@ def test_ntfy_topic_on_a_local_server(http):
     assert got["topic"] == "training-alerts" and "exp/ntfy" in got["title"]
 
 
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
 def test_email_over_smtp_with_the_password_from_the_environment(monkeypatch):
     password = "smtp-" + base64.b32encode(threading.get_native_id().to_bytes(4, "big")).decode()
     monkeypatch.setenv("COCKPIT_TEST_SMTP_PASSWORD", password)
@@ -277,6 +278,8 @@ def test_routes_filter_by_severity_detector_and_run_pattern():
     assert route.runs == ("prod/*", "exp-?") and route.follow_ups == "alerted"
     assert route.rate == (3, 30.0)
     assert parse_route(route.spec()) == route
+    assert parse_route("{env:SLACK_WEBHOOK_URL}?cockpit-severity=critical") == Route(
+        "{env:SLACK_WEBHOOK_URL}", "critical")
     assert route.wants(alert(run="prod/llama"))
     assert route.wants(alert(run="exp-1", detector="stall"))
     assert not route.wants(alert(run="prod/llama", severity="warning"))

@@ -22,6 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("paths", nargs="*", metavar="PATH", help="folders or files of runs to watch")
     add_db_arg(p)
     _common(p)
+    p.add_argument("--run", metavar="NAME", dest="select_run",
+                   help="chart this run when the window opens (what alert messages say)")
     p.add_argument("--smoke-test", action="store_true",
                    help="open the window on a temp database with sample_runs, render every "
                         "panel once, check the layout round-trips, exit 0 on success")
@@ -97,7 +99,7 @@ def cmd_app(args: argparse.Namespace) -> int:
         return int(app.run(app.AppOptions(  # type: ignore[attr-defined]
             db_path=db, roots=paths, settings_path=settings, gpu=gpu,
             gpu_replay=args.replay_gpu, gpu_url=gpu_url, stall_after=args.stall_after,
-            smoke_test=args.smoke_test)))
+            smoke_test=args.smoke_test, select_run=args.select_run)))
     finally:
         if temp is not None:
             shutil.rmtree(temp, ignore_errors=True)

@@ -7,10 +7,8 @@ sentence and exit 2), but secrets are expanded again for every send and never pr
 from __future__ import annotations
 
 import argparse
-import shlex
 import socket
 import sys
-from pathlib import Path
 from typing import Any
 
 from cockpit.cli.errors import CliError
@@ -54,17 +52,13 @@ def _routes(urls: list[str], option: str = "--notify") -> list[Any]:
     return routes
 
 
-def open_app_command(db: Path | None) -> str:
-    """How a message tells the reader to open the run (`--db` when not the default)."""
-    return "cockpit app" + (f" --db {shlex.quote(str(db))}" if db is not None else "")
-
-
 def build_notifier(args: argparse.Namespace) -> Any:
     """The started Notifier for `watch --notify …`, or None when no route was given."""
     if not args.notify:
         return None
     from cockpit.notify.apprise_client import display
     from cockpit.notify.config import ConfigError, NotifyConfig, parse_quiet_hours
+    from cockpit.notify.message import open_app_command
     from cockpit.notify.notifier import Notifier
 
     routes = _routes(args.notify)
@@ -73,7 +67,7 @@ def build_notifier(args: argparse.Namespace) -> Any:
     except ConfigError as err:
         raise CliError(f"--quiet-hours: {err}") from None
     config = NotifyConfig(routes=routes, quiet_hours=quiet,
-                          open_app=open_app_command(getattr(args, "db", None)))
+                          open_app=open_app_command(str(args.db) if args.db else None))
     notifier = Notifier(config, report=_print_report).start()
     if not getattr(args, "json", False):
         for route in routes:
@@ -88,7 +82,7 @@ def _print_report(text: str) -> None:
 
 def cmd_notify(args: argparse.Namespace) -> int:
     from cockpit.notify.apprise_client import AppriseSender, display
-    from cockpit.notify.message import alert_item, sample_alert
+    from cockpit.notify.message import alert_item, open_app_command, sample_alert
 
     routes = _routes(args.urls, "--test")
     sender = AppriseSender(args.timeout)

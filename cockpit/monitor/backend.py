@@ -35,6 +35,7 @@ class BackendOptions:
     health: dict[str, Any] = field(default_factory=dict)  # HealthConfig overrides
     poll_interval: float = 0.25
     gpu_interval: float = 1.0
+    notify: Any = None  # cockpit.notify.config.NotifyConfig: routes off the desktop
 
 
 class Backend:
@@ -57,6 +58,7 @@ class Backend:
         self._pinned_runs: set[str] = set()  # runs whose recorded PIDs are pinned
         self.started = False
         self._closed = False
+        self.notifier: Any = None
 
     # ---- lifecycle -------------------------------------------------------------------
     def start(self) -> None:
@@ -73,14 +75,19 @@ class Backend:
                 roots.append(Path(root))
             else:
                 self.errors.append(f"{root} does not exist")
+        self.set_notify(self.options.notify)
         try:
             self.engine = IngestEngine(self.writer, roots, health=self.health,
+                                       on_alerts=self._on_alerts,
                                        poll_interval=self.options.poll_interval,
                                        stall_check_interval=1.0, recordings=True)
         except IngestError as err:
             self.errors.append(str(err))
             self.engine = IngestEngine(self.writer, [], health=self.health,
+                                       on_alerts=self._on_alerts,
                                        stall_check_interval=1.0, recordings=True)
+        if hasattr(self.engine, "on_lifecycle") and self.engine.on_lifecycle is None:
+            self.engine.on_lifecycle = self._on_lifecycle
         self.engine.start()
         self._spawn(self._housekeeping, "cockpit-housekeeping")
         self._start_gpu()
@@ -90,6 +97,29 @@ class Backend:
         thread.start()
         self._threads.append(thread)
 
+    # ---- notifications off the desktop ---------------------------------------------------
+    def set_notify(self, config: Any) -> None:
+        """Deliver alerts to `config`'s routes from now on (None: to none). Returns at once:
+        the previous notifier finishes on a thread of its own."""
+        from cockpit.notify.notifier import Notifier
+
+        self.options.notify = config
+        old, self.notifier = self.notifier, None
+        if config is not None and config.routes:
+            self.notifier = Notifier(config, report=self.errors.append).start()
+        if old is not None:
+            self._spawn(lambda: old.close(timeout=10.0), "cockpit-notify-close")
+
+    def _on_alerts(self, alerts: list[Any]) -> None:
+        notifier = self.notifier
+        if notifier is not None:
+            notifier.on_alerts(alerts)
+
+    def _on_lifecycle(self, changes: list[Any]) -> None:
+        notifier = self.notifier
+        if notifier is not None:
+            notifier.on_lifecycle(changes)
+
     def close(self) -> None:
         self._closed = True
         self._stop.set()
@@ -97,6 +127,8 @@ class Backend:
             self.engine.stop()
         if self.pipeline is not None:
             self.pipeline.stop()
+        if self.notifier is not None:
+            self.notifier.close(timeout=5.0)
         for thread in self._threads:
             thread.join(timeout=5)
         try:
@@ -240,7 +272,8 @@ class Backend:
         old = self.pipeline
         # Host CPU of the training processes tells a starved input pipeline from a hung job.
         host = HostSampler() if mode not in ("replay", "prometheus") else None
-        self.pipeline = TelemetryPipeline(source, writer=self.writer, host_sampler=host)
+        self.pipeline = TelemetryPipeline(source, writer=self.writer, host_sampler=host,
+                                          on_alerts=self._on_alerts)
         if self.pipeline.batcher is not None:
             self.pipeline.batcher.max_delay_s = 0.5  # sparklines move twice a second
         if old is not None:

@@ -7,7 +7,6 @@ template, masked where Apprise knows a part is private (its privacy mode).
 
 from __future__ import annotations
 
-import logging
 import re
 from urllib.parse import unquote, urlsplit
 

@@ -15,6 +15,7 @@ from datetime import time as dtime
 from urllib.parse import unquote, unquote_plus, urlencode
 
 from cockpit.model.alert import SEVERITIES, Alert, severity_rank
+from cockpit.notify.secrets import REFERENCE
 
 PARAM_PREFIX = "cockpit-"
 FOLLOW_UPS = ("off", "alerted", "all")
@@ -79,7 +80,7 @@ class Route:
 def parse_route(text: str) -> Route:
     """A `--notify` value: an Apprise URL, optionally with `cockpit-*` query parameters."""
     text = text.strip()
-    if "://" not in text:
+    if "://" not in text and not REFERENCE.match(text):  # `{env:SLACK_URL}`: all of it secret
         raise ConfigError(f"{text!r} is not a URL (e.g. json://host/path, "
                           "slack://T/B/C, mailto://user@host, ntfys://ntfy.sh/topic)")
     base, _, query = text.partition("?")

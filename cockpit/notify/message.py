@@ -95,6 +95,11 @@ def burn_line(gpu_hours: float | None, cost_usd: float | None, prefix: str) -> s
     return f"{prefix}: {gpu_hours:,.2f} GPU-hours{cost}"
 
 
+def open_app_command(db: str | None) -> str:
+    """How a message tells its reader to open the app (`--db` when not the default)."""
+    return "cockpit app" + (f" --db {shlex.quote(db)}" if db else "")
+
+
 def open_run(open_app: str, run: str) -> str:
     return f"{open_app} --run {shlex.quote(run)}"
 

@@ -168,6 +168,20 @@ class AlertsPanel(QWidget):
             self.detail.setHtml(describe(alert))
             self.alertActivated.emit(alert)
 
+    def select_alert(self, alert: AlertRow) -> bool:
+        """Select this alert (clearing filters that hide it); False if it is not listed."""
+        row = next((i for i, a in enumerate(self.model.alerts) if a.rowid == alert.rowid), None)
+        if row is None:
+            return False
+        index = self.proxy.mapFromSource(self.model.index(row, 0))
+        if not index.isValid():
+            self.search.clear()
+            self.severity.setCurrentIndex(0)
+            index = self.proxy.mapFromSource(self.model.index(row, 0))
+        self.table.setCurrentIndex(index)
+        self.table.scrollTo(index)
+        return True
+
     def select_row(self, row: int) -> None:
         """Select the row-th visible alert (newest first)."""
         index = self.proxy.index(row, 0)

@@ -44,6 +44,7 @@ class AppOptions:
     title: str = "Cockpit"
     on_started: Callable[[], None] | None = None  # demo: start the live replay
     evals: list[Path] = field(default_factory=list)  # eval files/folders to import at start
+    select_run: str | None = None  # `cockpit app --run NAME`: chart this run once it is seen
 
 
 # How long a thread may hold the GIL while another waits for it (Python's default: 5 ms).
@@ -82,7 +83,7 @@ def build(options: AppOptions) -> tuple[MainWindow, Backend, LiveSeriesCache]:
         gpu_replay=options.gpu_replay, gpu_url=options.gpu_url,
         replay_pin_run=options.replay_pin_run,
         stall_after=options.stall_after, health=settings.detector_overrides(),
-        gpu_interval=settings.gpu_interval))
+        gpu_interval=settings.gpu_interval, notify=settings.notify_config(options.db_path)))
     cache = LiveSeriesCache(backend.cursor, options.db_path)
     cache.ingest_rate_source = backend.ingest_rate
     window = MainWindow(
@@ -91,6 +92,10 @@ def build(options: AppOptions) -> tuple[MainWindow, Backend, LiveSeriesCache]:
         title=options.title)
     window.fleet.set_source(backend.fleet)
     window.evals.set_writer(backend.writer)  # opened evals stored, triage labels saved
+    window.settingsChanged.connect(
+        lambda: backend.set_notify(settings.notify_config(options.db_path)))
+    if options.select_run:
+        window.select_run_named(options.select_run)
     for root in options.roots:
         if Path(root).is_dir():
             settings.add_recent(Path(root))

@@ -43,6 +43,7 @@ AUTO_SELECT = 6  # runs charted at start when the user has not picked any
 
 class MainWindow(QMainWindow):
     snapshotApplied = Signal(int)  # snapshot seq, after every panel took it
+    settingsChanged = Signal()  # the settings dialog was accepted
 
     def __init__(
         self,
@@ -100,6 +101,9 @@ class MainWindow(QMainWindow):
         self.default_state = self.saveState(LAYOUT_VERSION)
 
         self.notifier = AlertNotifier(self)
+        self.notifier.on_open = self.open_alert
+        self.notifier.min_severity = self.settings.desktop_min_severity
+        self._wanted_run: str | None = None  # `cockpit app --run NAME`, until it shows up
         self.commands = CommandRegistry(self)
         self.palette_dialog = CommandPalette(self.commands, self)
         self._build_commands()
@@ -212,6 +216,8 @@ class MainWindow(QMainWindow):
         self.snapshot_seq = snap.seq
         self.runs.update_runs(snap.runs)
         self.compare.update_runs(snap.runs)
+        if self._wanted_run is not None:
+            self._select_wanted_run(snap)
         if not self._user_selected and snap.runs:
             # Until the user picks runs, chart the live ones first, then the most recent.
             # The order must not move with every point logged (updated_at does): recharting
@@ -257,6 +263,28 @@ class MainWindow(QMainWindow):
         self.cache.subscribe(set(run_ids))
         self.charts.set_runs(runs)
         self.runs.set_colors({r: self._colors[r] for r in run_ids})
+
+    def select_run_named(self, name: str) -> None:
+        """Chart the run called `name` once it is in the history (`cockpit app --run NAME`)."""
+        self._wanted_run = name
+        self._select_wanted_run(self.cache.snapshot)
+
+    def _select_wanted_run(self, snap: Snapshot) -> None:
+        match = next((r for r in snap.runs if r.name == self._wanted_run), None)
+        if match is None:
+            return
+        self._wanted_run = None
+        self.runs.select_runs([match.run_id])
+        self._user_selected = True
+
+    def open_alert(self, alert: AlertRow) -> None:
+        """A desktop notification was clicked: bring the window up on its run and alert."""
+        self.showNormal()
+        self.raise_()
+        self.activateWindow()
+        self.show_dock(self.docks["alerts"])
+        if not self.alerts.select_alert(alert):  # selecting it charts it (alertActivated)
+            self.jump_to_alert(alert)
 
     def jump_to_alert(self, alert: AlertRow) -> None:
         """Make sure the alert's run is charted, then center its chart on the alert."""
@@ -381,6 +409,8 @@ class MainWindow(QMainWindow):
 
     def _settings_changed(self) -> None:
         self.frame_timer.setInterval(int(1000 / self.settings.refresh_hz))
+        self.notifier.min_severity = self.settings.desktop_min_severity
+        self.settingsChanged.emit()
         self.apply_theme(theme.resolve(self.settings.theme))
 
     def show_shortcuts(self) -> None:

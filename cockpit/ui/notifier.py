@@ -1,11 +1,13 @@
 """Telling the user about warning and critical alerts: a tray notification where the desktop
-has a tray, otherwise (offscreen, some Wayland sessions) an in-app toast over the window."""
+has a tray, otherwise (offscreen, some Wayland sessions) an in-app toast over the window.
+Clicking either opens the run and the alert it was about."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
-from PySide6.QtCore import QPoint, Qt, QTimer
+from PySide6.QtCore import QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QLabel, QMainWindow, QSystemTrayIcon
 
@@ -14,7 +16,10 @@ from cockpit.ui.live_cache import SEVERITY_RANK, AlertRow
 
 
 class Toast(QLabel):
-    """A small message in the window's top-right corner that hides itself."""
+    """A small message in the window's top-right corner that hides itself; a click on it
+    says so (`clicked`) and hides it."""
+
+    clicked = Signal()
 
     def __init__(self, window: QMainWindow) -> None:
         super().__init__(window)
@@ -43,8 +48,9 @@ class Toast(QLabel):
         self.show()
         self._timer.start(ms)
 
-    def mousePressEvent(self, event: object) -> None:  # click to dismiss
+    def mousePressEvent(self, event: object) -> None:  # noqa: N802 (Qt API)
         self.hide()
+        self.clicked.emit()
 
 
 class AlertNotifier:
@@ -60,9 +66,18 @@ class AlertNotifier:
             self.tray = QSystemTrayIcon(window.windowIcon() or QIcon(), window)
             self.tray.setToolTip("Cockpit")
             self.tray.show()
+            self.tray.messageClicked.connect(self.open_last)
+        self.toast.clicked.connect(self.open_last)
         self.sent: list[tuple[str, str]] = []  # (severity, text) of every notification
-        self.min_severity = "warning"
+        self.min_severity = "warning"  # or "off"
         self.fresh_s = 900.0
+        self.last: AlertRow | None = None  # what the latest notification was about
+        self.on_open: Callable[[AlertRow], None] | None = None  # the window opens it
+
+    def open_last(self) -> None:
+        """The user clicked the notification: show its run and alert."""
+        if self.last is not None and self.on_open is not None:
+            self.on_open(self.last)
 
     def notify(self, alerts: list[AlertRow], now: float | None = None) -> bool:
         """Notify about fresh alerts at or above the threshold; returns whether it did.
@@ -70,6 +85,8 @@ class AlertNotifier:
         Fresh = about data from the last `fresh_s` seconds: importing old runs finds old
         problems, which belong in the list, not in a desktop notification.
         """
+        if self.min_severity == "off":
+            return False
         floor = SEVERITY_RANK[self.min_severity]
         now = time.time() if now is None else now
         loud = [a for a in alerts if SEVERITY_RANK.get(a.severity, 0) >= floor
@@ -81,6 +98,7 @@ class AlertNotifier:
         more = f" (+{len(loud) - 1} more)" if len(loud) > 1 else ""
         text = f"{worst.message}{more}"
         self.sent.append((worst.severity, f"{title} — {text}"))
+        self.last = worst
         if self.tray is not None:
             icon = (QSystemTrayIcon.MessageIcon.Critical if worst.severity == "critical"
                     else QSystemTrayIcon.MessageIcon.Warning)

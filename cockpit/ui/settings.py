@@ -1,6 +1,7 @@
 """User settings (QSettings) and the dialog that edits them: theme, sampling and refresh
-rates, detector thresholds and the LLM endpoint. API keys are never stored: they come from
-the environment (OPENAI_API_KEY) or the OS keyring, and the dialog only says which."""
+rates, detector thresholds, the LLM endpoint and where alerts are sent. API keys and
+notification secrets are never stored: they come from the environment (OPENAI_API_KEY,
+`{env:NAME}` in a notification URL) or the OS keyring, and the dialog only says which."""
 
 from __future__ import annotations
 
@@ -85,6 +86,71 @@ class AppSettings:
             self.q.endGroup()
         return _typed_overrides(out)
 
+    # ---- notifications (cockpit/ui/notify_page.py edits them) --------------------------------
+    def notify_routes(self) -> list[Any]:
+        """The stored routes; an entry that no longer parses is skipped, not fatal."""
+        from cockpit.notify.config import ConfigError, parse_route
+
+        routes = []
+        for spec, _label in self.notify_entries():
+            try:
+                routes.append(parse_route(spec))
+            except ConfigError:
+                continue
+        return routes
+
+    def notify_entries(self) -> list[tuple[str, str]]:
+        """(route spec, label shown in the table) as stored."""
+        out = []
+        size = self.q.beginReadArray("notify_routes")
+        try:
+            for i in range(size):
+                self.q.setArrayIndex(i)
+                spec = str(self.q.value("spec", "") or "")
+                if spec:
+                    out.append((spec, str(self.q.value("label", "") or "")))
+        finally:
+            self.q.endArray()
+        return out
+
+    def set_notify_entries(self, entries: list[tuple[str, str]]) -> None:
+        self.q.remove("notify_routes")
+        self.q.beginWriteArray("notify_routes", len(entries))
+        try:
+            for i, (spec, label) in enumerate(entries):
+                self.q.setArrayIndex(i)
+                self.q.setValue("spec", spec)
+                self.q.setValue("label", label)
+        finally:
+            self.q.endArray()
+
+    def quiet_hours(self) -> Any:
+        from cockpit.notify.config import ConfigError, parse_quiet_hours
+
+        if not _truthy(self.q.value("notify/quiet_enabled", False)):
+            return None
+        text = f"{self.q.value('notify/quiet_start', '22:00')}-{self.q.value('notify/quiet_end', '07:00')}"
+        try:
+            return parse_quiet_hours(text, _truthy(self.q.value("notify/quiet_critical", True)))
+        except ConfigError:
+            return None
+
+    @property
+    def desktop_min_severity(self) -> str:
+        value = str(self.q.value("notify/desktop_min_severity", "warning"))
+        return value if value in ("info", "warning", "critical", "off") else "warning"
+
+    def notify_config(self, db_path: Path | None = None) -> Any:
+        """The NotifyConfig the backend delivers with, or None when no route is set."""
+        from cockpit.notify.config import NotifyConfig
+        from cockpit.notify.message import open_app_command
+
+        routes = self.notify_routes()
+        if not routes:
+            return None
+        return NotifyConfig(routes=routes, quiet_hours=self.quiet_hours(),
+                            open_app=open_app_command(str(db_path) if db_path else None))
+
     def recent_folders(self) -> list[str]:
         value = self.q.value("recent/folders", [])
         if isinstance(value, str):
@@ -98,6 +164,10 @@ class AppSettings:
         recent.insert(0, text)
         self.q.setValue("recent/folders", recent[:MAX_RECENT])
         return recent[:MAX_RECENT]
+
+
+def _truthy(value: Any) -> bool:
+    return str(value).lower() in ("1", "true", "yes")
 
 
 def _health_fields() -> list[dataclasses.Field[Any]]:
@@ -201,6 +271,12 @@ class SettingsDialog(QDialog):
         llm_form.addRow(self.key_note)
         tabs.addTab(llm, "LLM")
 
+        from cockpit.ui.notify_page import NotificationsPage
+
+        self.notifications = NotificationsPage(settings)
+        tabs.addTab(self.notifications, "Notifications")
+        self.tabs = tabs
+
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
                                    | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
@@ -229,8 +305,12 @@ class SettingsDialog(QDialog):
                     q.remove(name)
         finally:
             q.endGroup()
+        self.notifications.save()
         q.sync()
 
     def accept(self) -> None:
+        if not self.notifications.validate():  # says why on the page; the dialog stays open
+            self.tabs.setCurrentWidget(self.notifications)
+            return
         self.save()
         super().accept()
