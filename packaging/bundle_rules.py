@@ -24,6 +24,9 @@ NEVER_BUNDLED: tuple[str, ...] = (
     "mypy", "mypyc", "ruff",
     "IPython", "jupyter", "notebook", "matplotlib", "scipy", "pandas", "h5py", "numba",
     "cupy", "OpenGL", "tkinter", "_tkinter", "setuptools", "pip",
+    # Optional (secrets from the OS keyring; its Linux backend pulls cryptography, ~10 MB)
+    # and a test-only SMTP server: the bundled app reads {env:NAME} secrets.
+    "keyring", "aiosmtpd",
 )
 
 # The dev and optional extras of pyproject.toml, by distribution name, mapped to the modules
@@ -45,6 +48,8 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "accelerate": ("accelerate",),
     "wandb": ("wandb",),
     "inspect-ai": ("inspect_ai",),
+    "keyring": ("keyring",),
+    "aiosmtpd": ("aiosmtpd",),
 }
 
 # Qt modules the app uses: QtCore/QtGui/QtWidgets everywhere, QtSvg for chart export
@@ -185,6 +190,7 @@ DIST_MODULES: dict[str, str] = {
     "openai": "openai",
     "pyside6-essentials": "PySide6",
     "pyqtgraph": "pyqtgraph",
+    "apprise": "apprise",
 }
 
 
@@ -213,6 +219,11 @@ def runtime_modules(source_root: Path) -> list[str]:
 # (cockpit/triage/language.py loads it from the package folder and reads the version from
 # its metadata).
 DATA_PACKAGES: tuple[str, ...] = ("py3langid",)
+
+# Runtime dependencies that find their plugins by listing their own folder at run time
+# (Apprise lists apprise/plugins/ to learn its URL schemes): their source files ship as data
+# too and every submodule is a hidden import, or a frozen Apprise would know no scheme.
+PLUGIN_PACKAGES: tuple[str, ...] = ("apprise",)
 
 # Folders shipped as data beside the code, so `cockpit demo` and the app's icon work frozen:
 # cockpit.demo.find_sample_runs() looks in the folder above the cockpit package, which in the

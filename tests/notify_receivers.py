@@ -39,6 +39,7 @@ class HttpReceiver:
     port: int = field(default_factory=free_port)
     status: int = 200
     hold: threading.Event | None = None  # set: requests wait for it before answering
+    delay_s: float = 0.0  # every request takes this long to answer (a slow service)
     received: list[Received] = field(default_factory=list)
     arrived: list[float] = field(default_factory=list)  # every request, answered or not
 
@@ -63,6 +64,8 @@ class HttpReceiver:
                     receiver._cond.notify_all()
                 if receiver.hold is not None:
                     receiver.hold.wait(60)
+                if receiver.delay_s:
+                    time.sleep(receiver.delay_s)  # the service is slow, not the test
                 item = Received(self.path, dict(self.headers), body, time.time())
                 with contextlib.suppress(ValueError):
                     item.json = json.loads(body)

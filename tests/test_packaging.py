@@ -78,6 +78,16 @@ def test_spec_takes_its_rules_from_bundle_rules() -> None:
     assert keywords["excludes"] == "rules.excludes()"
     assert "rules.cockpit_modules(ROOT)" in keywords["hiddenimports"]
     assert "rules.runtime_modules(ROOT)" in keywords["hiddenimports"]
+    assert "plugin_modules" in keywords["hiddenimports"]
+
+
+def test_packages_that_list_their_plugin_folder_ship_it() -> None:
+    """Apprise learns its URL schemes by listing apprise/plugins/ at run time."""
+    spec = (PACKAGING / "cockpit.spec").read_text(encoding="utf-8")
+    assert "for package in rules.PLUGIN_PACKAGES:" in spec
+    assert "collect_data_files(package, include_py_files=True)" in spec
+    assert "collect_submodules(package)" in spec
+    assert set(rules.PLUGIN_PACKAGES) <= set(rules.runtime_modules(ROOT))
 
 
 @pytest.mark.parametrize(

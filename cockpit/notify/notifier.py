@@ -63,12 +63,10 @@ class Notifier:
         self.destinations = [Destination(route, name, config, sender, self._say, wall=wall)
                              for route, name in zip(config.routes, names, strict=True)]
         self.stats = NotifierStats()
-        self._queue: queue.SimpleQueue[tuple[str, list[Any]] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[str, Any] | None] = queue.SimpleQueue()
         self._seen: OrderedDict[tuple[Any, ...], None] = OrderedDict()
         self._alerted: dict[tuple[int, str], list[str]] = {}
         self._hosts: dict[str, str] = {}
-        self._queued = 0  # batches handed over and not yet routed
-        self._queued_cond = threading.Condition()
         self._thread = threading.Thread(target=self._loop, name="cockpit-notify", daemon=True)
         self._started = False
         self._closed = False
@@ -76,16 +74,11 @@ class Notifier:
     # ---- what producers call (any thread; never blocks) -----------------------------------
     def on_alerts(self, alerts: list[Alert]) -> None:
         if alerts and not self._closed:
-            self._hand_over(("alerts", list(alerts)))
+            self._queue.put(("alerts", list(alerts)))
 
     def on_lifecycle(self, changes: list[LifecycleChange]) -> None:
         if changes and not self._closed:
-            self._hand_over(("lifecycle", list(changes)))
-
-    def _hand_over(self, entry: tuple[str, list[Any]]) -> None:
-        with self._queued_cond:
-            self._queued += 1
-        self._queue.put(entry)
+            self._queue.put(("lifecycle", list(changes)))
 
     __call__ = on_alerts  # usable wherever an `on_alerts` callback is taken
 
@@ -112,9 +105,11 @@ class Notifier:
             dest.close(max(0.1, deadline - time.monotonic()) if self._started else 0.0)
 
     def wait_routed(self, timeout: float) -> bool:
-        """Whether everything handed over so far reached the destinations' outboxes in time."""
-        with self._queued_cond:
-            return self._queued_cond.wait_for(lambda: self._queued == 0, timeout)
+        """Whether everything handed over so far reached the destinations' outboxes in time
+        (a marker queued behind it is reached: the queue is first in, first out)."""
+        reached = threading.Event()
+        self._queue.put(("marker", reached))
+        return reached.wait(timeout)
 
     def destination_stats(self) -> list[tuple[str, DestinationStats, int]]:
         return [(d.name, d.stats, d.pending) for d in self.destinations]
@@ -136,13 +131,12 @@ class Notifier:
             try:
                 if kind == "alerts":
                     self._route_alerts(values)
-                else:
+                elif kind == "lifecycle":
                     self._route_changes(values)
+                else:
+                    values.set()
             except Exception:  # a bug here must not end notifications for the session
                 log.exception("notification routing failed")
-            with self._queued_cond:
-                self._queued -= 1
-                self._queued_cond.notify_all()
 
     def _release_at(self, severity: str) -> float:
         quiet = self.config.quiet_hours
