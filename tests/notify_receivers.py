@@ -4,7 +4,7 @@ and an SMTP server (aiosmtpd) for mailto://.
 
 The HTTP receiver can be stopped and started again on the same port (a destination that is
 down, then back), answer with an error status, or hold each request until the test lets it go
-(a slow receiver, with no sleep in the test).
+(a slow receiver, with no sleep in the test). `memory_keyring` stands in for the OS keyring.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -150,3 +152,37 @@ class SmtpReceiver:
     def wait_for(self, count: int, timeout: float = 10.0) -> bool:
         with self._cond:
             return self._cond.wait_for(lambda: len(self.messages) >= count, timeout)
+
+
+@contextmanager
+def memory_keyring() -> Iterator[Any]:
+    """The OS keyring replaced by one in memory for the test (keyring's documented way to
+    test: a backend of one's own); skips when the optional keyring package is missing."""
+    import pytest
+
+    keyring = pytest.importorskip("keyring", reason="pip install keyring")
+    from keyring.backend import KeyringBackend
+
+    class MemoryKeyring(KeyringBackend):
+        priority = 1  # type: ignore[assignment]
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.values: dict[tuple[str, str], str] = {}
+
+        def get_password(self, service: str, username: str) -> str | None:
+            return self.values.get((service, username))
+
+        def set_password(self, service: str, username: str, password: str) -> None:
+            self.values[(service, username)] = password
+
+        def delete_password(self, service: str, username: str) -> None:
+            self.values.pop((service, username), None)
+
+    previous = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    try:
+        yield backend
+    finally:
+        keyring.set_keyring(previous)

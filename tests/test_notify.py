@@ -33,7 +33,7 @@ from cockpit.notify.config import (
 from cockpit.notify.destination import SendResult
 from cockpit.notify.message import Message
 from cockpit.notify.notifier import Notifier
-from tests.notify_receivers import HttpReceiver, SmtpReceiver
+from tests.notify_receivers import HttpReceiver, SmtpReceiver, memory_keyring
 
 
 def alert(run: str = "exp/a", detector: str = "nan", severity: str = "critical",
@@ -201,6 +201,28 @@ def test_messages_kept_for_a_bounded_time_are_dropped_and_said(http):
     n.close()
     assert n.destinations[0].stats.items_dropped == 1 and n.destinations[0].pending == 0
     assert not any("not delivered before exit" in r for r in reports)
+
+
+def test_a_full_outbox_drops_the_oldest_and_says_so_once(http):
+    http.stop()
+    reports = Reports()
+    cfg = NotifyConfig(routes=[Route(f"json://{http.url_base}/hook")], gather_s=0.01,
+                       retry_initial_s=0.05, max_kept=5)
+    sender = CountingSender(timeout_s=2)
+    n = Notifier(cfg, report=reports, sender=sender).start()
+    for i in range(8):
+        n.on_alerts([alert(run=f"exp/full-{i}")])
+    assert n.wait_routed(5)
+    http.start()
+    assert http.wait_for(1)
+    n.close()
+    assert [r for r in reports if "dropping the oldest" in r] == [
+        f"notifications: dropping the oldest messages for json://{http.url_base}/hook (more than "
+        "5 waiting); the total is said at exit"]
+    assert reports[-1].endswith("3 message(s) for json://" + http.url_base + "/hook were "
+                                "dropped in all")
+    body = http.received[0].json["message"]
+    assert "exp/full-7" in body and "exp/full-2" not in body
 
 
 def test_500_alerts_in_a_burst_are_one_digest_within_the_rate_limit(http):
@@ -389,32 +411,9 @@ def test_clear_secrets_are_told_from_references():
 
 
 def test_keyring_references_are_read_at_send_time(http):
-    keyring = pytest.importorskip("keyring", reason="pip install keyring")
-    from keyring.backend import KeyringBackend
-
-    class MemoryKeyring(KeyringBackend):
-        """keyring's documented way to test: a backend of one's own, here in memory."""
-
-        priority = 1  # type: ignore[assignment]
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.values: dict[tuple[str, str], str] = {}
-
-        def get_password(self, service: str, username: str) -> str | None:
-            return self.values.get((service, username))
-
-        def set_password(self, service: str, username: str, password: str) -> None:
-            self.values[(service, username)] = password
-
-        def delete_password(self, service: str, username: str) -> None:
-            self.values.pop((service, username), None)
-
     from cockpit.notify.secrets import SecretError, expand, store_in_keyring
 
-    previous = keyring.get_keyring()
-    keyring.set_keyring(MemoryKeyring())
-    try:
+    with memory_keyring():
         with pytest.raises(SecretError, match="holds no secret 'hook'"):
             expand("json://{keyring:hook}@h")
         ref = store_in_keyring("hook", "kr-secret-77")
@@ -423,7 +422,5 @@ def test_keyring_references_are_read_at_send_time(http):
         n.on_alerts([alert(run="exp/keyring")])
         assert http.wait_for(1)
         n.close()
-    finally:
-        keyring.set_keyring(previous)
     auth = base64.b64decode(http.received[0].headers["Authorization"].split()[1]).decode()
     assert auth == "bot:kr-secret-77"

@@ -105,6 +105,7 @@ def test_watch_notify_delivers_one_message_within_2s_of_the_nan_line(tmp_path):
     assert "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_notify_test_sends_a_sample_and_says_why_not(tmp_path):
     http = HttpReceiver().start()
     try:

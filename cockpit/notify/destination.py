@@ -63,6 +63,7 @@ class Destination:
         self._retry_at = 0.0
         self._backoff = config.retry_initial_s
         self._failing = False
+        self._overflow_said = False  # the outbox overflowed: said once until a send works
         self._closing = False
         self._thread = threading.Thread(target=self._run, name="cockpit-notify-send", daemon=True)
 
@@ -91,11 +92,15 @@ class Destination:
         with self._cond:
             return len(self._pending)
 
-    def close(self, timeout: float) -> None:
-        """One last try for what is ready (no gather wait), then say what was not sent."""
+    def begin_close(self) -> None:
+        """Make one last try for what is ready now (no gather wait), then stop."""
         with self._cond:
             self._closing = True
             self._cond.notify()
+
+    def close(self, timeout: float) -> None:
+        """Wait up to `timeout` for the last try, then say what was not sent."""
+        self.begin_close()
         if self._thread.is_alive():
             self._thread.join(timeout)
         with self._cond:
@@ -108,6 +113,9 @@ class Destination:
         if held:
             self.report(f"notifications: {len(held)} message(s) for {self.name} held for quiet "
                         "hours were not sent before exit")
+        if self.stats.items_dropped:
+            self.report(f"notifications: {self.stats.items_dropped} message(s) for {self.name} "
+                        "were dropped in all")
 
     # ---- the destination's thread ---------------------------------------------------------------
     def _run(self) -> None:
@@ -163,6 +171,7 @@ class Destination:
                     self.stats.items_delivered += len(group)
                     self.stats.digests_sent += len(group) > 1
                     recovered, self._failing = self._failing, False
+                    self._overflow_said = False
                     self._backoff = self.config.retry_initial_s
                     self._retry_at = 0.0
                 else:
@@ -198,7 +207,10 @@ class Destination:
     def _dropped(self, n: int, why: str) -> None:
         with self._cond:
             self.stats.items_dropped += n
-        self.report(f"notifications: dropped the {n} oldest message(s) for {self.name} ({why})")
+            said, self._overflow_said = self._overflow_said, True
+        if not said:
+            self.report(f"notifications: dropping the oldest messages for {self.name} ({why}); "
+                        "the total is said at exit")
 
 
 def _duration(seconds: float) -> str:

@@ -101,6 +101,8 @@ class Notifier:
         if self._started:
             self._queue.put(None)
             self._thread.join(max(0.0, deadline - time.monotonic()))
+        for dest in self.destinations:  # all at once: one slow service must not eat the time
+            dest.begin_close()
         for dest in self.destinations:
             dest.close(max(0.1, deadline - time.monotonic()) if self._started else 0.0)
 

@@ -189,8 +189,10 @@ class NotificationsPage(QWidget):
                             f"{err}") from None
                     route = Route(ref, route.min_severity, route.detectors, route.runs,
                                   route.follow_ups, route.rate)
-                    self.table.item(row, 0).setText(ref)
-                    self.table.item(row, 0).setToolTip(label)
+                    cell = self.table.item(row, 0)
+                    assert cell is not None  # the row has a URL (checked above)
+                    cell.setText(ref)
+                    cell.setToolTip(label)
                 entries.append((route.spec(), label))
         except ConfigError as err:
             self.error.setText(str(err))

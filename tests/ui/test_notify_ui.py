@@ -23,6 +23,7 @@ from cockpit.notify.config import Route
 from cockpit.ui import app as ui_app
 from cockpit.ui.settings import AppSettings, SettingsDialog
 from tests.notify_receivers import HttpReceiver, free_port
+from tests.notify_receivers import memory_keyring as use_memory_keyring
 from tests.ui.conftest import History
 from tests.ui.test_main_window import Harness
 
@@ -38,32 +39,8 @@ def http():
 
 @pytest.fixture
 def memory_keyring():
-    keyring = pytest.importorskip("keyring", reason="pip install keyring")
-    from keyring.backend import KeyringBackend
-
-    class MemoryKeyring(KeyringBackend):
-        """keyring's documented way to test: a backend of one's own, here in memory."""
-
-        priority = 1  # type: ignore[assignment]
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.values: dict[tuple[str, str], str] = {}
-
-        def get_password(self, service: str, username: str) -> str | None:
-            return self.values.get((service, username))
-
-        def set_password(self, service: str, username: str, password: str) -> None:
-            self.values[(service, username)] = password
-
-        def delete_password(self, service: str, username: str) -> None:
-            self.values.pop((service, username), None)
-
-    previous = keyring.get_keyring()
-    backend = MemoryKeyring()
-    keyring.set_keyring(backend)
-    yield backend
-    keyring.set_keyring(previous)
+    with use_memory_keyring() as backend:
+        yield backend
 
 
 @pytest.fixture
