@@ -424,3 +424,21 @@ def test_keyring_references_are_read_at_send_time(http):
         n.close()
     auth = base64.b64decode(http.received[0].headers["Authorization"].split()[1]).decode()
     assert auth == "bot:kr-secret-77"
+
+
+def test_lifecycle_changes_reach_the_notifier_after_the_engines_own_listener():
+    from cockpit.notify.notifier import chain_on_lifecycle
+
+    class Engine:
+        def __init__(self) -> None:
+            self.on_lifecycle = seen.append
+
+    seen: list[object] = []
+    got: list[object] = []
+    engine = Engine()
+    chain_on_lifecycle(engine, got.append)
+    engine.on_lifecycle(["change"])
+    assert seen == got == [["change"]]
+    bare = object()
+    chain_on_lifecycle(bare, got.append)  # an engine that announces no lifecycle: left alone
+    assert not hasattr(bare, "on_lifecycle")

@@ -21,7 +21,7 @@ from cockpit.cli.common import (
     prometheus_url,
 )
 from cockpit.cli.errors import CliError
-from cockpit.cli.notify_cmd import add_notify_args, build_notifier
+from cockpit.cli.notify_cmd import add_notify_args, build_notifier, notify_lifecycle
 from cockpit.cli.output import format_alert, print_rows
 from cockpit.model.alert import Alert
 from cockpit.store.db import connect
@@ -134,6 +134,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
         gpu = _start_gpu_replay(args, writer, printer, engine)
         local = None
         try:
+            notify_lifecycle(engine, printer.notifier)
             if args.once:
                 engine.poll_once(final=True)
                 engine.settle_status()

@@ -76,6 +76,14 @@ def build_notifier(args: argparse.Namespace) -> Any:
     return notifier
 
 
+def notify_lifecycle(engine: Any, notifier: Any) -> None:
+    """Lifecycle changes (run recovered, finished, failed) go to the notifier too."""
+    if notifier is not None:
+        from cockpit.notify.notifier import chain_on_lifecycle
+
+        chain_on_lifecycle(engine, notifier.on_lifecycle)
+
+
 def _print_report(text: str) -> None:
     print(f"cockpit: {text}", file=sys.stderr, flush=True)
 

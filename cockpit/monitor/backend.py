@@ -78,16 +78,17 @@ class Backend:
         self.set_notify(self.options.notify)
         try:
             self.engine = IngestEngine(self.writer, roots, health=self.health,
-                                       on_alerts=self._on_alerts,
+                                       on_alerts=self._notify_alerts,
                                        poll_interval=self.options.poll_interval,
                                        stall_check_interval=1.0, recordings=True)
         except IngestError as err:
             self.errors.append(str(err))
             self.engine = IngestEngine(self.writer, [], health=self.health,
-                                       on_alerts=self._on_alerts,
+                                       on_alerts=self._notify_alerts,
                                        stall_check_interval=1.0, recordings=True)
-        if hasattr(self.engine, "on_lifecycle") and self.engine.on_lifecycle is None:
-            self.engine.on_lifecycle = self._on_lifecycle
+        from cockpit.notify.notifier import chain_on_lifecycle
+
+        chain_on_lifecycle(self.engine, self._notify_lifecycle)
         self.engine.start()
         self._spawn(self._housekeeping, "cockpit-housekeeping")
         self._start_gpu()
@@ -110,12 +111,12 @@ class Backend:
         if old is not None:
             self._spawn(lambda: old.close(timeout=10.0), "cockpit-notify-close")
 
-    def _on_alerts(self, alerts: list[Any]) -> None:
+    def _notify_alerts(self, alerts: list[Any]) -> None:
         notifier = self.notifier
         if notifier is not None:
             notifier.on_alerts(alerts)
 
-    def _on_lifecycle(self, changes: list[Any]) -> None:
+    def _notify_lifecycle(self, changes: list[Any]) -> None:
         notifier = self.notifier
         if notifier is not None:
             notifier.on_lifecycle(changes)
@@ -273,7 +274,7 @@ class Backend:
         # Host CPU of the training processes tells a starved input pipeline from a hung job.
         host = HostSampler() if mode not in ("replay", "prometheus") else None
         self.pipeline = TelemetryPipeline(source, writer=self.writer, host_sampler=host,
-                                          on_alerts=self._on_alerts)
+                                          on_alerts=self._notify_alerts)
         if self.pipeline.batcher is not None:
             self.pipeline.batcher.max_delay_s = 0.5  # sparklines move twice a second
         if old is not None:

@@ -200,6 +200,22 @@ class Notifier:
             self.destinations[index].put(items)
 
 
+def chain_on_lifecycle(engine: Any, callback: Callable[[list[LifecycleChange]], None]) -> None:
+    """Have the engine hand its lifecycle changes to `callback` too, after whatever it
+    already calls (`watch` prints them, the app keeps them); an engine that announces no
+    lifecycle (no `on_lifecycle`) is left as it is."""
+    if not hasattr(engine, "on_lifecycle"):
+        return
+    previous = engine.on_lifecycle
+
+    def both(changes: list[LifecycleChange]) -> None:
+        if previous is not None:
+            previous(changes)
+        callback(changes)
+
+    engine.on_lifecycle = both
+
+
 def _follow_up_kind(change: LifecycleChange) -> str | None:
     """recovered / finished / failed, or None for a change that is not news (a run found
     for the first time, or one that went hung: its alert says so)."""
