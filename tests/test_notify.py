@@ -99,7 +99,8 @@ def http():
 # ---- through the real client, one service at a time ---------------------------------------------
 def test_json_webhook_gets_one_message_saying_run_host_detector_step_evidence_burn_and_how_to_open(http):
     n = notifier(Route(f"json://{http.url_base}/hook"))
-    n.on_alerts([alert(gpu_hours_since_onset=12.5, cost_usd_since_onset=50.0)])
+    onset = datetime(2026, 3, 1, 3, 12, 5).timestamp()
+    n.on_alerts([alert(gpu_hours_since_onset=12.5, cost_usd_since_onset=50.0, onset_ts=onset)])
     assert http.wait_for(1)
     n.close()
     assert len(http.received) == 1
@@ -109,7 +110,7 @@ def test_json_webhook_gets_one_message_saying_run_host_detector_step_evidence_bu
     assert "loss is nan at step 320" in body
     assert "run: exp/a · host: gpu-node-3 · detector: nan · step: 320 · metric: loss" in body
     evidence = next(line for line in body.splitlines() if line.startswith("evidence: "))
-    assert evidence == "evidence: value=nan, grad_norm=nan"
+    assert evidence == "evidence: value=nan, grad_norm=nan, onset_ts=03:12:05"
     assert "GPU time burned since onset: 12.50 GPU-hours ($50.00)" in body
     assert body.splitlines()[-1] == "open: cockpit app --run exp/a"
 

@@ -11,6 +11,7 @@ import math
 import shlex
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from cockpit.model.alert import Alert, severity_rank
@@ -77,11 +78,21 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _is_time(key: str, value: Any) -> bool:
+    """`onset_ts`, `last_ts`, `resumed_ts`: unix times, shown as a clock time."""
+    return (key == "ts" or key.endswith("_ts")) and isinstance(value, int | float) \
+        and not isinstance(value, bool) and 1e9 < value < 1e10
+
+
 def evidence_line(evidence: dict[str, Any], limit: int = EVIDENCE_CHARS) -> str:
     """The evidence as `key=value, …` on one line, cut at `limit` characters."""
-    parts = [f"{k}={_fmt(v)}" for k, v in evidence.items()
+    parts = [f"{k}={_clock(v) if _is_time(k, v) else _fmt(v)}" for k, v in evidence.items()
              if k not in _NOT_EVIDENCE and v is not None]
     return shorten(" ".join(", ".join(parts).split()), limit)
+
+
+def _clock(ts: float) -> str:
+    return datetime.fromtimestamp(ts).strftime("%H:%M:%S")
 
 
 def shorten(text: str, limit: int) -> str:
@@ -142,7 +153,7 @@ def follow_up_item(change: LifecycleChange, kind: str, detectors: list[str],
     elif kind == "failed":
         text = f"{where} failed" + (f": {change.reason}" if change.reason else ".")
     else:
-        text = f"{where} finished" + (f" ({change.reason})." if change.reason else ".")
+        text = f"{where} finished" + (f": {change.reason}." if change.reason else ".")
     lines = [text]
     if detectors:
         lines.append("alerts before this: " + ", ".join(dict.fromkeys(detectors)))
