@@ -49,3 +49,15 @@ def query_db(db: Path, sql: str, params: list | None = None) -> list[tuple]:
         return con.execute(sql, params or []).fetchall()
     finally:
         con.close()
+
+
+@pytest.fixture
+def http():
+    """An HTTP receiver on 127.0.0.1 for notification tests (tests/notify_receivers.py)."""
+    from tests.notify_receivers import HttpReceiver
+
+    receiver = HttpReceiver().start()
+    yield receiver
+    if receiver.hold is not None:
+        receiver.hold.set()
+    receiver.stop()

@@ -33,7 +33,7 @@ from cockpit.notify.config import (
 from cockpit.notify.destination import SendResult
 from cockpit.notify.message import Message
 from cockpit.notify.notifier import Notifier
-from tests.notify_receivers import HttpReceiver, SmtpReceiver, memory_keyring
+from tests.notify_receivers import SmtpReceiver, memory_keyring
 
 
 def alert(run: str = "exp/a", detector: str = "nan", severity: str = "critical",
@@ -85,15 +85,6 @@ def notifier(*routes: Route, sender: object = None, **config: object) -> Notifie
     config.setdefault("gather_s", 0.05)
     cfg = NotifyConfig(routes=list(routes), host="gpu-node-3", **config)  # type: ignore[arg-type]
     return Notifier(cfg, sender=sender).start()  # type: ignore[arg-type]
-
-
-@pytest.fixture
-def http():
-    receiver = HttpReceiver().start()
-    yield receiver
-    if receiver.hold is not None:
-        receiver.hold.set()
-    receiver.stop()
 
 
 # ---- through the real client, one service at a time ---------------------------------------------

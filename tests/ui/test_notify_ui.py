@@ -22,19 +22,10 @@ from PySide6.QtWidgets import QApplication
 from cockpit.notify.config import Route
 from cockpit.ui import app as ui_app
 from cockpit.ui.settings import AppSettings, SettingsDialog
-from tests.notify_receivers import HttpReceiver, free_port
+from tests.notify_receivers import free_port
 from tests.notify_receivers import memory_keyring as use_memory_keyring
 from tests.ui.conftest import History
 from tests.ui.test_main_window import Harness
-
-
-@pytest.fixture
-def http():
-    receiver = HttpReceiver().start()
-    yield receiver
-    if receiver.hold is not None:
-        receiver.hold.set()
-    receiver.stop()
 
 
 @pytest.fixture
