@@ -14,7 +14,7 @@ from cockpit.ingest.follower import FileFollower
 from cockpit.ingest.formats import detect_format
 from cockpit.ingest.jsonl import JsonlReader
 from cockpit.monitor.discovery import discover, run_id_for
-from cockpit.sources import LOCAL, FileStat
+from cockpit.sources import LOCAL, REACHABLE, FileStat, Reachability
 
 _inodes = itertools.count(100)
 
@@ -93,6 +93,12 @@ class MemorySource:
     def read_head(self, path: PurePath, size: int) -> bytes:
         v = self.files.get(PurePosixPath(path))
         return b"" if v is None else bytes(v.data[:size])
+
+    def reachability(self) -> Reachability:
+        return REACHABLE
+
+    def url(self, path: PurePath) -> str:
+        return f"{self.name}{path}"
 
 
 def _lines(start: int, stop: int) -> bytes:

@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from cockpit.cli.common import watched_locations
 from cockpit.cli.errors import CliError
 from cockpit.model.alert import Alert, severity_rank
 
@@ -28,8 +29,9 @@ def register(subparsers: Any) -> None:
                     "alerts. Exit 0 = no alert of warning or worse, 1 = at least one, "
                     "2 = bad usage or unreadable input.",
     )
-    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH",
-                        help="run folders, log files, or folders holding runs")
+    parser.add_argument("paths", nargs="+", metavar="PATH",
+                        help="run folders, log files, folders holding runs, or ssh://, s3://, "
+                             "gs://, az:// locations")
     parser.add_argument("--json", action="store_true", help="one alert object per line")
     parser.add_argument("--db", type=Path, metavar="FILE",
                         help="history database to import into (default: a temporary one)")
@@ -61,9 +63,7 @@ def run(args: argparse.Namespace) -> int:
     from cockpit.monitor.engine import IngestError
     from cockpit.telemetry.sources import TelemetryUnavailable
 
-    for path in args.paths:
-        if not path.exists():
-            raise CliError(f"{path} does not exist")
+    paths = watched_locations(args.paths)
     if args.replay_gpu is not None and not args.replay_gpu.is_dir():
         raise CliError(f"--replay-gpu {args.replay_gpu} is not a folder")
     prometheus = prometheus_url(args.gpu_source)
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="cockpit-check-") as tmp:
         db = args.db if args.db is not None else Path(tmp) / "check.duckdb"
         try:
-            result = check_paths(args.paths, db, config, args.replay_gpu, prometheus=prometheus)
+            result = check_paths(paths, db, config, args.replay_gpu, prometheus=prometheus)
         except (IngestError, TelemetryUnavailable) as err:
             raise CliError(str(err)) from None
     if not result.run_ids:

@@ -65,3 +65,17 @@ def interrupt_on_sigterm() -> None:
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, handler)
+
+
+def watched_locations(paths: list[str]) -> list[str | Path]:
+    """What `watch`, `import`, `check` and `app` accept: local folders or files (which must
+    exist) and ssh:// / s3:// / gs:// / az:// locations, checked when first contacted."""
+    from cockpit.sources.location import is_remote
+
+    out: list[str | Path] = []
+    for p in paths:
+        if is_remote(p):
+            out.append(str(p))
+            continue
+        out.extend(existing_paths([p]))
+    return out

@@ -16,9 +16,9 @@ from cockpit.cli.common import (
     add_db_arg,
     add_gpu_source_arg,
     db_path,
-    existing_paths,
     interrupt_on_sigterm,
     prometheus_url,
+    watched_locations,
 )
 from cockpit.cli.errors import CliError
 from cockpit.cli.notify_cmd import add_notify_args, build_notifier, notify_lifecycle
@@ -71,7 +71,7 @@ def _count_points(db: Path) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     from cockpit.monitor.engine import IngestError, import_paths
 
-    paths = existing_paths(args.paths)
+    paths = watched_locations(args.paths)
     db = db_path(args)
     before = _count_points(db)
     try:
@@ -121,14 +121,15 @@ def cmd_watch(args: argparse.Namespace) -> int:
     prometheus = prometheus_url(args.gpu_source)
     if args.replay_gpu and args.gpu_source:
         raise CliError("choose one GPU source: --replay-gpu DIR or --gpu-source SOURCE, not both")
-    paths = existing_paths(args.paths)
+    paths = watched_locations(args.paths)
     printer = AlertPrinter(args.json)
     printer.notifier = build_notifier(args)
     health = make_health(args.stall_after)
     with StoreWriter(db_path(args)) as writer:
         try:
             engine = IngestEngine(writer, paths, health=health, on_alerts=printer,
-                                  poll_interval=args.poll, recordings=not args.once)
+                                  poll_interval=args.poll, recordings=not args.once,
+                                  on_reachability=print_reachability)
         except IngestError as err:
             raise CliError(str(err)) from None
         gpu = _start_gpu_replay(args, writer, printer, engine)
@@ -147,7 +148,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
                 if gpu is None and args.gpu_source != "off":
                     local, status = _start_live_gpu(writer, printer, engine, prometheus)
                 if not args.json:
-                    print(f"watching {', '.join(map(str, paths))} (Ctrl+C to stop)",
+                    print(f"watching {', '.join(map(str, engine.roots))} (Ctrl+C to stop)",
                           file=sys.stderr, flush=True)
                     if gpu is None:
                         print(f"GPU telemetry: {status}", file=sys.stderr, flush=True)
@@ -164,6 +165,16 @@ def cmd_watch(args: argparse.Namespace) -> int:
             if printer.notifier is not None:
                 printer.notifier.close(timeout=10.0)
     return 0
+
+
+def print_reachability(place: str, state: Any) -> None:
+    """One line on stderr when a remote host or bucket goes down or comes back."""
+    if state.ok:
+        print(f"{place}: reachable again; reading on where it stopped", file=sys.stderr, flush=True)
+    else:
+        since = time.strftime("%H:%M:%S", time.localtime(state.since))
+        print(f"{place}: unreachable since {since} ({state.reason}); retrying",
+              file=sys.stderr, flush=True)
 
 
 def _start_gpu_replay(args: argparse.Namespace, writer: Any, printer: AlertPrinter,

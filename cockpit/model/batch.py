@@ -12,8 +12,9 @@ from cockpit.model.records import Histogram, PointBuffer, RunEvent
 class RunRow:
     run_id: str
     name: str
-    path: str
+    path: str  # the folder's path here, or its URL on a remote place (ssh://gpu1/runs/a)
     root: str
+    host: str | None = None  # where the run lives (`ssh://gpu1`, `s3://bucket`); None: here
 
 
 @dataclass(slots=True, frozen=True)

@@ -7,6 +7,7 @@ Orchestration across ingest, store, health and telemetry, so it lives above them
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,8 +22,11 @@ from cockpit.model.alert import Alert
 def telemetry_alerts(run: StoredRun, replay_dir: Path | None) -> list[Alert]:
     """GPU-telemetry alerts (low_gpu_util, thermal_throttle, memory_pressure from NVML) of a
     run, from the recording in its folder or `replay_dir`."""
+    from cockpit.sources.location import is_remote
     from cockpit.telemetry.posthoc import gpu_alerts_for_run
 
+    if is_remote(run.path):
+        return []  # recordings are read from local folders only (docs/remote.md)
     alerts: list[Alert] = gpu_alerts_for_run(Path(run.path), run.name, run.run_id, replay_dir)
     for alert in alerts:
         alert.run_id = alert.run_id or run.run_id
@@ -52,7 +56,7 @@ def cluster_alerts(cur: duckdb.DuckDBPyConnection, run: StoredRun, prometheus: s
                                    float(row[1]) + WINDOW_MARGIN_S)
 
 
-def check_paths(paths: list[Path], db_path: Path, config: HealthConfig | None = None,
+def check_paths(paths: Sequence[Path | str], db_path: Path, config: HealthConfig | None = None,
                 replay_dir: Path | None = None, now: float | None = None,
                 prometheus: str | None = None) -> CheckResult:
     """Import `paths` into `db_path`, check every run found, store and return the alerts.

@@ -32,7 +32,7 @@ _TFEVENTS = "events.out.tfevents."
 
 @dataclass(slots=True)
 class SourceSpec:
-    path: Path
+    path: PurePath
     format: str
     key: str | None = None  # MLflow: the metric a file holds
     identity: str = ""  # what the `sources` table calls it; the path unless the file moves
@@ -48,8 +48,8 @@ class SourceSpec:
 class RunSpec:
     run_id: str
     name: str
-    path: Path
-    root: Path
+    path: PurePath
+    root: PurePath
     sources: list[SourceSpec] = field(default_factory=list)
     mlflow: bool = False
     source: ByteSource = LOCAL  # where the run's files are read from
@@ -61,10 +61,16 @@ def run_id_for(path: PurePath, source: ByteSource = LOCAL) -> str:
     return hashlib.sha1(where.encode()).hexdigest()[:16]
 
 
-def _run_name(run_dir: Path, root: Path, source: ByteSource = LOCAL) -> str:
+def identity_of(path: PurePath, source: ByteSource = LOCAL) -> str:
+    """What the `sources` table calls a file: its path here, its URL elsewhere (a remote
+    /runs/a/metrics.jsonl is another file than the local one)."""
+    return str(path) if source is LOCAL else source.url(path)
+
+
+def _run_name(run_dir: PurePath, root: PurePath, source: ByteSource = LOCAL) -> str:
     try:
         if source is LOCAL:
-            rel = run_dir.resolve().relative_to(root.resolve())
+            rel: PurePath = Path(run_dir).resolve().relative_to(Path(root).resolve())
         else:
             rel = run_dir.relative_to(root)
     except ValueError:
@@ -72,7 +78,7 @@ def _run_name(run_dir: Path, root: Path, source: ByteSource = LOCAL) -> str:
     return run_dir.name if str(rel) == "." else rel.as_posix()
 
 
-def _mlflow_run(run_dir: Path, root: Path, source: ByteSource) -> RunSpec | None:
+def _mlflow_run(run_dir: PurePath, root: PurePath, source: ByteSource) -> RunSpec | None:
     from cockpit.ingest.mlflow_store import is_mlflow_run_dir, mlflow_metric_files
 
     if not is_mlflow_run_dir(run_dir, source):
@@ -80,14 +86,14 @@ def _mlflow_run(run_dir: Path, root: Path, source: ByteSource) -> RunSpec | None
     spec = RunSpec(run_id_for(run_dir, source), _run_name(run_dir, root, source), run_dir, root,
                    mlflow=True, source=source)
     for file, key in mlflow_metric_files(run_dir, source):
-        spec.sources.append(SourceSpec(Path(file), "mlflow", key))
+        spec.sources.append(SourceSpec(file, "mlflow", key))
     return spec
 
 
-def _newest_state(here: Path, checkpoints: list[str], source: ByteSource) -> Path | None:
+def _newest_state(here: PurePath, checkpoints: list[str], source: ByteSource) -> PurePath | None:
     """The trainer_state.json written last: the highest step's, `last-checkpoint/` when it is
     newer (it is the copy of the latest checkpoint the Hub push keeps)."""
-    found: list[tuple[int, int, Path]] = []
+    found: list[tuple[int, int, PurePath]] = []
     for name in checkpoints:
         state = here / name / "trainer_state.json"
         try:
@@ -99,7 +105,7 @@ def _newest_state(here: Path, checkpoints: list[str], source: ByteSource) -> Pat
     return max(found)[2] if found else None
 
 
-def _wandb_sources(here: Path, filenames: list[str], source: ByteSource) -> list[SourceSpec]:
+def _wandb_sources(here: PurePath, filenames: list[str], source: ByteSource) -> list[SourceSpec]:
     found = [SourceSpec(here / f, "wandb") for f in sorted(filenames)
              if f.startswith("run-") and f.endswith(".wandb")]
     console = here / "files" / "output.log"
@@ -108,7 +114,7 @@ def _wandb_sources(here: Path, filenames: list[str], source: ByteSource) -> list
     return found
 
 
-def _hparams_sources(folder: Path, source: ByteSource) -> list[SourceSpec]:
+def _hparams_sources(folder: PurePath, source: ByteSource) -> list[SourceSpec]:
     try:
         _, _, files = next(iter(source.walk(folder)))
     except (StopIteration, OSError):
@@ -116,20 +122,21 @@ def _hparams_sources(folder: Path, source: ByteSource) -> list[SourceSpec]:
     return [SourceSpec(folder / f, "tfevents") for f in sorted(files) if f.startswith(_TFEVENTS)]
 
 
-def discover(root: Path, source: ByteSource = LOCAL) -> list[RunSpec]:
+def discover(root: PurePath, source: ByteSource = LOCAL) -> list[RunSpec]:
     """Every run under `root` (a folder, or a single log file whose folder is the run),
-    listed and sniffed through `source`."""
-    root = Path(root)
+    listed and sniffed through `source`. Paths stay the source's own (a remote path is never
+    a local `Path`, so nothing can read it from this machine by mistake)."""
+    root = Path(root) if source is LOCAL else root
     if source.is_file(root):
         fmt = detect_format(root, source)
         if fmt is None:
             return []
         run_dir = root.parent
-        return [RunSpec(run_id_for(run_dir, source), run_dir.name, run_dir, run_dir,
-                        [SourceSpec(root, fmt)], source=source)]
+        return _qualified([RunSpec(run_id_for(run_dir, source), run_dir.name, run_dir, run_dir,
+                                   [SourceSpec(root, fmt)], source=source)], source)
     runs: list[RunSpec] = []
     for dirpath, dirnames, filenames in source.walk(root):
-        here = Path(dirpath)
+        here = dirpath
         dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith("."))
         if "meta.yaml" in filenames and "metrics" in dirnames:
             mlflow = _mlflow_run(here, root, source)
@@ -168,4 +175,15 @@ def discover(root: Path, source: ByteSource = LOCAL) -> list[RunSpec]:
         if sources:
             runs.append(RunSpec(run_id_for(here, source), _run_name(here, root, source), here, root,
                                 sources, source=source))
+    return _qualified(runs, source)
+
+
+def _qualified(runs: list[RunSpec], source: ByteSource) -> list[RunSpec]:
+    """Files elsewhere than here are named by their URL in the `sources` table (a remote
+    /runs/a/metrics.jsonl is another file than the local one)."""
+    if source is not LOCAL:
+        for run in runs:
+            for src in run.sources:
+                if not src.identity.startswith(source.name):
+                    src.identity = identity_of(PurePath(src.identity), source)
     return runs

@@ -12,10 +12,10 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, Protocol
 
 import duckdb
@@ -28,6 +28,8 @@ from cockpit.model.keys import canonical_key
 from cockpit.model.records import PointBuffer, ReadResult, RunEvent
 from cockpit.model.roles import RoleChoice, assign_roles, roles_by_key
 from cockpit.monitor.discovery import RunSpec, SourceSpec, discover
+from cockpit.sources import LOCAL, ByteSource, Reachability, SourceUnavailable
+from cockpit.sources.location import BadLocation, Location, parse_location
 from cockpit.store.writer import StoreWriter
 
 log = logging.getLogger(__name__)
@@ -84,6 +86,7 @@ class _Run:
     roles: dict[str, str] = field(default_factory=dict)  # key -> role, as the detectors see it
     status: str = "running"
     meta_mtime: float = -1.0  # MLflow meta.yaml, re-read when it changes
+    held: tuple[str, str | None] | None = None  # (status, reason) while its place is unreachable
     last_point_wall: float | None = None  # wall clock of the first point seen live
     error_step: int | None = None  # step of the last crash read from a log
 
@@ -106,20 +109,25 @@ class IngestStats:
         self.rate = (1 - alpha) * self.rate + alpha * (n / dt)
 
 
+RootLike = Location | PurePath | str
+
+
 class IngestEngine:
     def __init__(
         self,
         writer: StoreWriter,
-        roots: list[Path],
+        roots: Sequence[RootLike],
         health: HealthSink | None = None,
         on_alerts: Callable[[list[Alert]], None] | None = None,
         poll_interval: float = 0.25,
         rescan_interval: float = 2.0,
         stall_check_interval: float = 5.0,
         recordings: bool = False,
+        on_reachability: Callable[[str, Reachability], None] | None = None,
     ) -> None:
         self.writer = writer
-        self.roots: list[Path] = []
+        self.roots: list[Location] = []
+        self.on_reachability = on_reachability  # a host or bucket went down or came back
         self.health = health
         self.on_alerts = on_alerts
         self.poll_interval = poll_interval
@@ -133,24 +141,40 @@ class IngestEngine:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._reach: dict[int, Reachability] = {}  # id(source) -> last state seen
         for root in roots:
             self.add_root(root)
 
     # ---- roots and discovery ---------------------------------------------------------
-    def add_root(self, root: Path) -> None:
-        root = Path(root).expanduser().absolute()
-        if not root.exists():
-            raise IngestError(f"{root} does not exist")
+    def add_root(self, root: RootLike) -> Location:
+        """Watch a local folder, an ssh:// folder or a bucket prefix; a remote place is
+        contacted now, so a wrong host, key or path is one sentence here (IngestError)."""
+        try:
+            loc = root if isinstance(root, Location) else parse_location(root)
+        except BadLocation as err:
+            raise IngestError(str(err)) from None
+        connect = getattr(loc.source, "connect", None)
+        try:
+            if connect is not None:
+                connect()
+            exists = loc.source.is_dir(loc.path) or loc.source.is_file(loc.path)
+        except OSError as err:  # SourceUnavailable: ssh's or the store's own reason
+            raise IngestError(str(err)) from None
+        if not exists:
+            raise IngestError(f"{loc} does not exist")
         with self._lock:
-            if root not in self.roots:
-                self.roots.append(root)
+            if loc not in self.roots:
+                self.roots.append(loc)
         self._last_scan = 0.0
+        return loc
 
     def rescan(self) -> None:
         self._last_scan = time.monotonic()
         for root in list(self.roots):
+            if not root.source.reachability().ok:
+                continue  # its runs say so (_check_reachability); nothing to list meanwhile
             try:
-                found = discover(root)
+                found = discover(root.path, root.source)
             except OSError as err:
                 self.stats.last_error = f"cannot scan {root}: {err}"
                 continue
@@ -166,7 +190,10 @@ class IngestEngine:
     def _adopt(self, spec: RunSpec) -> None:
         run = self.runs.get(spec.run_id)
         if run is None:
-            run = _Run(spec, RunRow(spec.run_id, spec.name, str(spec.path), str(spec.root)))
+            source = spec.source
+            host = None if source is LOCAL else source.name.removeprefix("ssh://")
+            run = _Run(spec, RunRow(spec.run_id, spec.name, source.url(spec.path),
+                                    source.url(spec.root), host))
             self._load_series(run)
             self.runs[spec.run_id] = run
         for src in spec.sources:
@@ -189,11 +216,11 @@ class IngestEngine:
         """MLflow keeps params, tags and the run's status beside the metric files."""
         from cockpit.ingest.mlflow_store import read_mlflow_run_meta
 
-        mtime = _mtime(run.spec.path / "meta.yaml")
+        mtime = _mtime(run.spec.path / "meta.yaml", run.spec.source)
         if mtime == run.meta_mtime:
             return
         run.meta_mtime = mtime
-        meta = read_mlflow_run_meta(run.spec.path)
+        meta = read_mlflow_run_meta(run.spec.path, run.spec.source)
         status = _MLFLOW_STATUS.get(meta.get("status", ""))
         if status is not None:
             run.status = status
@@ -254,19 +281,25 @@ class IngestEngine:
     # ---- polling -------------------------------------------------------------------
     def poll_once(self, final: bool = False) -> int:
         """Read what is new in every followed file; returns the number of points queued."""
+        self._check_reachability()
         if time.monotonic() - self._last_scan >= self.rescan_interval or final:
             self.rescan()
         total = 0
         for run in list(self.runs.values()):
+            if run.held is not None:
+                continue  # its host or bucket is unreachable: read on from here once it is back
             for src in list(run.sources.values()):
-                if final and src.fmt == "jsonl" and src.follower.state.offset == 0:
+                if (final and src.fmt == "jsonl" and src.follower.state.offset == 0
+                        and run.spec.source is LOCAL):
                     total += self._try_bulk(run, src)
                 while True:
                     rewrites = src.follower.rewrites
                     try:
                         result = src.follower.poll(final=final)
+                    except SourceUnavailable:
+                        break  # went down mid-poll: the next poll marks its runs
                     except OSError as err:
-                        self.stats.last_error = f"cannot read {src.spec.path}: {err}"
+                        self.stats.last_error = f"cannot read {src.spec.identity}: {err}"
                         break
                     if src.follower.rewrites != rewrites and self.health is not None:
                         # A log that starts again from step 0: detectors start over too.
@@ -281,7 +314,7 @@ class IngestEngine:
         points, series, deletes = self._claim(run, src, result.points)
         if result.bad_records:
             self.stats.bad_records += result.bad_records
-            self.stats.last_error = f"{src.spec.path}: {result.bad_records} unreadable record(s), " \
+            self.stats.last_error = f"{src.spec.identity}: {result.bad_records} unreadable record(s), " \
                                     f"e.g. {result.first_bad!r}"
         status = self._status_from_events(run, result.events, len(points))
         st = src.follower.state
@@ -313,7 +346,7 @@ class IngestEngine:
         """Import a big finished JSONL file with DuckDB's parallel reader (see bulk_jsonl)."""
         from cockpit.ingest import bulk_jsonl
 
-        plan = bulk_jsonl.plan(src.spec.path)
+        plan = bulk_jsonl.plan(Path(src.spec.path))
         if plan is None:
             return 0
         saved = (dict(run.owners), {k: replace(v) for k, v in run.series.items()},
@@ -409,14 +442,15 @@ class IngestEngine:
         for run in self.runs.values():
             if run.status in ("failed", "finished"):
                 continue
-            record = _process_record(run.spec.path)
+            record = _process_record(Path(run.spec.path)) if run.spec.source is LOCAL else None
             if record is not None and record.get("exit_code") is not None:
                 code = record["exit_code"]
                 status = "finished" if code == 0 else "failed"
                 self.writer.put_run_status(run.row.run_id, status, f"process exit code {code}")
                 run.status = status
                 continue
-            newest = max((_mtime(s.spec.path) for s in run.sources.values()), default=0.0)
+            newest = max((_mtime(s.spec.path, run.spec.source) for s in run.sources.values()),
+                         default=0.0)
             status = "running" if now - newest < RECENT_S else "unknown"
             if status != run.status:
                 self.writer.put_run_status(run.row.run_id, status, None)
@@ -434,7 +468,9 @@ class IngestEngine:
 
         stored = 0
         for run in list(self.runs.values()):
-            trace = run.spec.path / "gpu_trace.jsonl"
+            if run.spec.source is not LOCAL:
+                continue  # a recording on a remote host is not replayed (docs/remote.md)
+            trace = Path(run.spec.path) / "gpu_trace.jsonl"
             try:
                 st = trace.stat()
             except OSError:
@@ -450,8 +486,8 @@ class IngestEngine:
                 continue
             host = f"recording:{run.row.name}"
             self.writer.call(partial(_forget_recording, host=host))
-            replay_into_store(run.spec.path, self.writer,
-                              RunRef(run.row.run_id, run.row.name, run.spec.path),
+            replay_into_store(Path(run.spec.path), self.writer,
+                              RunRef(run.row.run_id, run.row.name, Path(run.spec.path)),
                               self.on_alerts if store_alerts else None, host=host,
                               store_alerts=store_alerts)
             self.writer.call(partial(_mark_recording, identity=identity, run_id=run.row.run_id,
@@ -485,7 +521,10 @@ class IngestEngine:
         now = time.time() if now is None else now
         raised: list[Alert] = []
         for run in self.runs.values():
-            alerts = check(run.row.run_id, run.row.name, now, _process_alive(run.spec.path),
+            if run.held is not None:
+                continue  # silent because unreachable, not because the run stopped
+            alive = _process_alive(Path(run.spec.path)) if run.spec.source is LOCAL else None
+            alerts = check(run.row.run_id, run.row.name, now, alive,
                            run.status in ("finished", "failed"))
             if not alerts:
                 continue
@@ -498,6 +537,46 @@ class IngestEngine:
             if self.on_alerts is not None:
                 self.on_alerts(raised)
         return raised
+
+    # ---- remote places going down and coming back -------------------------------------------
+    def _check_reachability(self) -> None:
+        """Runs on a host or bucket that became unreachable say so ("remote unreachable since
+        14:02 (why)") and are not polled; when it is back they take their status again and
+        reading resumes at the stored offsets. One line per change, never one per poll."""
+        sources: dict[int, ByteSource] = {}
+        for root in self.roots:
+            if root.source is not LOCAL:
+                sources.setdefault(id(root.source), root.source)
+        for key, source in sources.items():
+            state = source.reachability()
+            before = self._reach.get(key)
+            if before is not None and before.ok == state.ok:
+                continue
+            if before is None and state.ok:
+                self._reach[key] = state
+                continue
+            self._reach[key] = state
+            for run in self.runs.values():
+                if run.spec.source is source:
+                    self._hold(run, state) if not state.ok else self._release(run)
+            if self.on_reachability is not None:
+                self.on_reachability(source.name, state)
+
+    def _hold(self, run: _Run, state: Reachability) -> None:
+        if run.held is not None:
+            return
+        run.held = (run.status, None)
+        since = time.strftime("%H:%M", time.localtime(state.since))
+        reason = f"remote unreachable since {since} ({state.reason})"
+        run.status = "unknown"
+        self.writer.put_run_status(run.row.run_id, "unknown", reason)
+
+    def _release(self, run: _Run) -> None:
+        if run.held is None:
+            return
+        run.status, reason = run.held
+        run.held = None
+        self.writer.put_run_status(run.row.run_id, run.status, reason)
 
     def _loop(self) -> None:
         last_stall_check = time.monotonic()
@@ -532,16 +611,16 @@ def _mark_recording(con: duckdb.DuckDBPyConnection, identity: str, run_id: str,
     )
 
 
-def _relative(path: Path, run_dir: Path) -> str:
+def _relative(path: PurePath, run_dir: PurePath) -> str:
     try:
         return path.relative_to(run_dir).as_posix()
     except ValueError:
         return path.name
 
 
-def _mtime(path: Path) -> float:
+def _mtime(path: PurePath, source: ByteSource = LOCAL) -> float:
     try:
-        return path.stat().st_mtime
+        return source.stat(path).mtime_ns / 1e9
     except OSError:
         return 0.0
 
@@ -573,23 +652,30 @@ def _process_record(run_dir: Path) -> dict[str, Any] | None:
 
 
 def import_paths(
-    paths: list[Path],
+    paths: Sequence[RootLike],
     db_path: str | Path,
     on_batch: Callable[[list[Alert]], None] | None = None,
     health: HealthSink | None = None,
     writer: StoreWriter | None = None,
 ) -> list[str]:
-    """Ingest every run under `paths` to the end of its files; returns the run ids.
+    """Ingest every run under `paths` (local folders, ssh:// folders, bucket prefixes) to the
+    end of its files; returns the run ids.
 
     Running it again adds nothing: offsets are stored with the points.
     """
+    roots = []
     for path in paths:
-        if not Path(path).exists():
+        try:
+            loc = path if isinstance(path, Location) else parse_location(path)
+        except BadLocation as err:
+            raise IngestError(str(err)) from None
+        if loc.is_local and not Path(loc.path).exists():
             raise IngestError(f"{path} does not exist")
+        roots.append(loc)
     own = writer is None
     w = writer or StoreWriter(db_path)
     try:
-        engine = IngestEngine(w, [Path(p) for p in paths], health=health, on_alerts=on_batch)
+        engine = IngestEngine(w, list(roots), health=health, on_alerts=on_batch)
         engine.poll_once(final=True)
         engine.settle_status()
         engine.ingest_recordings(store_alerts=False)

@@ -1,10 +1,19 @@
 """Where a watched folder's bytes come from: one seam (list, stat, read from offset) that
 followers, discovery and format sniffing use, so readers never learn where bytes live.
 
-Local files today (`LOCAL`); an SSH host or a bucket offers the same `ByteSource` protocol.
+Local files (`LOCAL`), an SSH host (`cockpit.sources.ssh`) and a bucket (`cockpit.sources.objstore`)
+offer the same `ByteSource` protocol; `cockpit.sources.location` turns what a user typed into one.
 """
 
-from cockpit.sources.base import ByteSource, FileStat, OpenFile
+from cockpit.sources.base import (
+    REACHABLE,
+    ByteSource,
+    FileStat,
+    OpenFile,
+    Reachability,
+    SourceUnavailable,
+)
 from cockpit.sources.local import LOCAL, LocalFiles
 
-__all__ = ["LOCAL", "ByteSource", "FileStat", "LocalFiles", "OpenFile"]
+__all__ = ["LOCAL", "REACHABLE", "ByteSource", "FileStat", "LocalFiles", "OpenFile", "Reachability",
+           "SourceUnavailable"]

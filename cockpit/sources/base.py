@@ -13,6 +13,24 @@ from pathlib import PurePath
 from typing import Protocol
 
 
+class SourceUnavailable(ConnectionError):
+    """The place holding the files cannot be reached now (a host that is down, a connection
+    being re-established): one sentence saying why. Not a missing file: the files are
+    probably still there, and reading resumes where it stopped once the place is back."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reachability:
+    """Whether a source can be read now; `since` (unix seconds) is when that last changed."""
+
+    ok: bool
+    since: float
+    reason: str = ""
+
+
+REACHABLE = Reachability(True, 0.0)
+
+
 @dataclass(frozen=True, slots=True)
 class FileStat:
     """What a follower compares between polls. `inode` is whatever names this version of the
@@ -61,4 +79,12 @@ class ByteSource(Protocol):
 
     def read_head(self, path: PurePath, size: int) -> bytes:
         """The first `size` bytes (fewer for a short file); b"" when it cannot be read."""
+        ...
+
+    def reachability(self) -> Reachability:
+        """Whether the place can be read now (local files always can); never blocks."""
+        ...
+
+    def url(self, path: PurePath) -> str:
+        """How a user names `path` on this source (a local path, `ssh://gpu1/runs/a`)."""
         ...

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path, PurePath
 from typing import IO
 
-from cockpit.sources.base import FileStat
+from cockpit.sources.base import REACHABLE, FileStat, Reachability
 
 
 def _stat(st: os.stat_result) -> FileStat:
@@ -60,6 +60,12 @@ class LocalFiles:
                 return f.read(size)
         except OSError:
             return b""
+
+    def reachability(self) -> Reachability:
+        return REACHABLE
+
+    def url(self, path: PurePath) -> str:
+        return str(path)
 
 
 LOCAL = LocalFiles()

@@ -235,9 +235,9 @@ class StoreWriter:
             runs.setdefault(b.run.run_id, b)
         for run_id, b in runs.items():
             con.execute(
-                "INSERT INTO runs (run_id, name, path, root, status) VALUES (?, ?, ?, ?, 'running') "
-                "ON CONFLICT (run_id) DO NOTHING",
-                [run_id, b.run.name, b.run.path, b.run.root],
+                "INSERT INTO runs (run_id, name, path, root, status, host) "
+                "VALUES (?, ?, ?, ?, 'running', ?) ON CONFLICT (run_id) DO NOTHING",
+                [run_id, b.run.name, b.run.path, b.run.root, b.run.host],
             )
         for b in batches:
             for key, sources in b.deletes:
@@ -409,9 +409,9 @@ def _write_alerts(con: duckdb.DuckDBPyConnection, alerts: list[Alert]) -> None:
 def _write_run_meta(con: duckdb.DuckDBPyConnection, run: RunRow, params: dict[str, Any],
                     status: tuple[str, str | None] | None) -> None:
     con.execute(
-        "INSERT INTO runs (run_id, name, path, root, status) VALUES (?, ?, ?, ?, 'unknown') "
-        "ON CONFLICT (run_id) DO NOTHING",
-        [run.run_id, run.name, run.path, run.root],
+        "INSERT INTO runs (run_id, name, path, root, status, host) "
+        "VALUES (?, ?, ?, ?, 'unknown', ?) ON CONFLICT (run_id) DO NOTHING",
+        [run.run_id, run.name, run.path, run.root, run.host],
     )
     for k, v in params.items():
         con.execute("INSERT OR REPLACE INTO run_params VALUES (?, ?, ?, ?)",
