@@ -3,6 +3,8 @@ followers, discovery and format sniffing use, so readers never learn where bytes
 
 Local files (`LOCAL`), an SSH host (`cockpit.sources.ssh`) and a bucket (`cockpit.sources.objstore`)
 offer the same `ByteSource` protocol; `cockpit.sources.location` turns what a user typed into one.
+Where processes are seen is the sibling seam, `cockpit.sources.processes.ProcessSource`
+(imported on its own: it needs psutil, which the byte path does not).
 """
 
 from cockpit.sources.base import (
