@@ -104,6 +104,7 @@ class ObjectStoreFiles:
         self.name = f"{scheme}://{bucket}"
         self.interval = interval
         self.requests = 0  # listings and reads made (tests, benchmarks)
+        self.bytes_read = 0  # object bytes fetched (a re-upload costs only its new part)
         self._package = package
         self._protocol = protocol
         self._fs = fs
@@ -151,7 +152,11 @@ class ObjectStoreFiles:
 
     def connect(self) -> None:
         """Check that the bucket can be listed with the credentials found (one sentence if not)."""
-        self._call("listing", self.fs.ls, self.bucket, detail=False)
+        try:
+            self._call("listing", self.fs.ls, self.bucket, detail=False)
+        except FileNotFoundError:
+            raise SourceUnavailable(f"{self.name}: no such bucket (or no permission to list "
+                                    "it)") from None
 
     # ---- ByteSource ------------------------------------------------------------------------
     def reachability(self) -> Reachability:
@@ -248,6 +253,7 @@ class ObjectStoreFiles:
         end = None if size is None else offset + size
         self.requests += 1
         data: bytes = self._call("read", self.fs.cat_file, self._key(path), start=offset, end=end)
+        self.bytes_read += len(data)
         return data
 
     def _head(self, path: PurePosixPath) -> bytes:
@@ -260,6 +266,7 @@ class ObjectStoreFiles:
             return cached[1]
         self.requests += 1
         data: bytes = self._call("read", self.fs.cat_file, self._key(path), start=0, end=HEAD)
+        self.bytes_read += len(data)
         with self._lock:
             self._heads[str(path)] = (version, data)
         return data
