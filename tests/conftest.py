@@ -61,3 +61,5 @@ def http():
     if receiver.hold is not None:
         receiver.hold.set()
     receiver.stop()
+# The real sshd the remote-run tests share (tests/sshd_server.py).
+from tests.sshd_server import ssh_config, sshd  # noqa: E402, F401

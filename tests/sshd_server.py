@@ -20,10 +20,12 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
+import pytest
 
 SSHD = shutil.which("sshd") or ("/usr/sbin/sshd" if os.path.exists("/usr/sbin/sshd") else None)
 SSH_KEYGEN = shutil.which("ssh-keygen")
@@ -204,3 +206,32 @@ class SshServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+# ---- pytest fixtures (imported by the remote test modules) ---------------------------------
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
+    server = SshServer(tmp_path_factory.mktemp("sshd")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def ssh_config(sshd: SshServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Cockpit reads the test's ssh_config instead of ~/.ssh/config; every test starts with
+    no connection and ends closing its own."""
+    from cockpit.sources.ssh import close_all
+
+    monkeypatch.setenv("COCKPIT_SSH_CONFIG", str(sshd.ssh_config))
+    close_all()
+    yield
+    close_all()
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 15.0,
+             what: str = "condition") -> None:
+    """Wait on a condition the background threads bring about (never a fixed sleep)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"{what} not reached in {timeout} s"
+        time.sleep(0.02)

@@ -13,7 +13,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,33 +21,10 @@ from cockpit.monitor.engine import IngestEngine, import_paths
 from cockpit.sources.location import parse_location
 from cockpit.sources.ssh import close_all
 from cockpit.store.writer import StoreWriter
-from tests.sshd_server import SshServer, sshd_unavailable
+from tests.sshd_server import SshServer, sshd_unavailable, wait_for
 
-pytestmark = pytest.mark.skipif(sshd_unavailable() is not None, reason=str(sshd_unavailable()))
-
-
-@pytest.fixture(scope="module")
-def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
-    server = SshServer(tmp_path_factory.mktemp("sshd")).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(autouse=True)
-def ssh_config(sshd: SshServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Cockpit reads the test's ssh_config instead of ~/.ssh/config; every test starts with
-    no connection and ends closing its own."""
-    monkeypatch.setenv("COCKPIT_SSH_CONFIG", str(sshd.ssh_config))
-    close_all()
-    yield
-    close_all()
-
-
-def wait_for(predicate, timeout: float = 15.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"{what} not reached in {timeout} s"
-        time.sleep(0.02)
+pytestmark = [pytest.mark.skipif(sshd_unavailable() is not None, reason=str(sshd_unavailable())),
+              pytest.mark.usefixtures("ssh_config")]
 
 
 def jsonl(start: int, stop: int) -> str:
@@ -135,6 +111,7 @@ def test_one_connection_per_host_however_many_runs_and_roots(sshd: SshServer,
     assert parse_location(roots[0]).source is parse_location(roots[2]).source
 
 
+@pytest.mark.slow
 def test_connection_killed_mid_tail_then_restart_loses_and_doubles_nothing(
         sshd: SshServer, tmp_path: Path) -> None:
     root = tmp_path / "runs"
@@ -209,6 +186,7 @@ def cockpit(*args: str, env_extra: dict[str, str] | None = None) -> subprocess.C
                           text=True, timeout=120, env=env)
 
 
+@pytest.mark.slow
 def test_cli_import_and_check_read_ssh_locations(sshd: SshServer, tmp_path: Path) -> None:
     root = tmp_path / "runs"
     (root / "nan_run").mkdir(parents=True)

@@ -134,6 +134,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
             raise CliError(str(err)) from None
         gpu = _start_gpu_replay(args, writer, printer, engine)
         local = None
+        remote: list[Any] = []
         try:
             notify_lifecycle(engine, printer.notifier)
             if args.once:
@@ -147,24 +148,49 @@ def cmd_watch(args: argparse.Namespace) -> int:
                 status = "off (--gpu-source off)"
                 if gpu is None and args.gpu_source != "off":
                     local, status = _start_live_gpu(writer, printer, engine, prometheus)
+                if args.gpu_source != "off":
+                    remote = _start_remote_gpu(writer, printer, engine)
                 if not args.json:
                     print(f"watching {', '.join(map(str, engine.roots))} (Ctrl+C to stop)",
                           file=sys.stderr, flush=True)
                     if gpu is None:
                         print(f"GPU telemetry: {status}", file=sys.stderr, flush=True)
                 engine.start()
+                reported: set[int] = set()
                 while True:
                     time.sleep(1.0)
+                    _report_remote_gpu(remote, reported, args.json)
         except KeyboardInterrupt:
             pass
         finally:
             engine.stop()
             if local is not None:
                 local.stop()
+            for pipeline in remote:
+                pipeline.stop()
             writer.flush()
             if printer.notifier is not None:
                 printer.notifier.close(timeout=10.0)
+            from cockpit.sources.location import close_sources
+
+            close_sources()
     return 0
+
+
+def _start_remote_gpu(writer: Any, printer: AlertPrinter, engine: Any) -> list[Any]:
+    """nvidia-smi of every SSH host watched, over its connection (none for local roots)."""
+    from cockpit.telemetry.remote_live import ssh_sources, start_remote_gpu
+
+    return [start_remote_gpu(files, engine, writer, printer) for files in ssh_sources(engine)]
+
+
+def _report_remote_gpu(pipelines: list[Any], reported: set[int], quiet: bool) -> None:
+    """Say once why a host's GPU telemetry stopped (no nvidia-smi there, a driver error)."""
+    for pipeline in pipelines:
+        if pipeline.error and id(pipeline) not in reported:
+            reported.add(id(pipeline))
+            if not quiet:
+                print(f"GPU telemetry: {pipeline.error}", file=sys.stderr, flush=True)
 
 
 def print_reachability(place: str, state: Any) -> None:

@@ -72,3 +72,12 @@ def parse_location(text: str | PurePath) -> Location:
     except BadBucketUrl as err:
         raise BadLocation(str(err)) from None
     return Location(source, path)
+
+
+def close_sources() -> None:
+    """Close every SSH connection and forget every bucket this process opened."""
+    from cockpit.sources.objstore import forget_stores
+    from cockpit.sources.ssh import close_all
+
+    close_all()
+    forget_stores()

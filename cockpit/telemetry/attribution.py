@@ -14,8 +14,8 @@ import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from pathlib import Path, PurePath
+from typing import Any, Protocol
 
 import psutil
 
@@ -26,12 +26,42 @@ from cockpit.telemetry.rows import GpuProcessRow
 class RunRef:
     run_id: str
     name: str
-    path: Path
+    path: PurePath  # the run folder on its own host
     host: str | None = None  # where the run executes (a remote run's host), if known
+
+
+class Attributor(Protocol):
+    """Fills `run_id` of GPU process rows: RunAttributor here, RemoteRunAttributor on an SSH host."""
+
+    def set_runs(self, runs: Iterable[RunRef]) -> None: ...
+
+    def pin(self, pid: int, run_id: str) -> None: ...
+
+    def attribute_rows(self, rows: Iterable[GpuProcessRow]) -> None: ...
+
+    def children_of(self, pid: int) -> list[int]: ...
+
+
+# How strongly a path ties a process to the run folder it lies in.
+OPEN_FILE, WORKING_FOLDER, COMMAND_LINE = 3, 2, 1
 
 
 def _under(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def best_run(runs: list[tuple[str, str]], evidence: Iterable[tuple[str, int]]) -> str | None:
+    """The run whose folder the strongest evidence lies in, the deepest folder first.
+    `runs` is (folder, run_id) sorted deepest first; the same rule for every host."""
+    best: tuple[int, int, str] | None = None  # (evidence strength, folder depth, run_id)
+    for path, strength in evidence:
+        for folder, run_id in runs:
+            if _under(path, folder):
+                candidate = (strength, len(folder), run_id)
+                if best is None or candidate > best:
+                    best = candidate
+                break
+    return best[2] if best else None
 
 
 def pins_from_process_json(run_dir: Path, run_id: str) -> dict[int, str]:
@@ -67,6 +97,8 @@ class RunAttributor:
     def set_runs(self, runs: Iterable[RunRef]) -> None:
         resolved = []
         for run in runs:
+            if run.host is not None:
+                continue  # runs elsewhere: their processes are not in this machine's table
             try:
                 folder = str(Path(run.path).resolve())
             except OSError:
@@ -122,27 +154,16 @@ class RunAttributor:
         return None
 
     def _match_process(self, proc: psutil.Process) -> str | None:
-        best: tuple[int, int, str] | None = None  # (evidence strength, folder depth, run_id)
-
-        def consider(path: str, strength: int) -> None:
-            nonlocal best
-            for folder, run_id in self._runs:
-                if _under(path, folder):
-                    candidate = (strength, len(folder), run_id)
-                    if best is None or candidate > best:
-                        best = candidate
-                    return
-
-        for path in _safe(proc.open_files, []):
-            consider(os.path.realpath(path.path), 3)
+        evidence = [(os.path.realpath(path.path), OPEN_FILE) for path in _safe(proc.open_files, [])]
         cwd = _safe(proc.cwd, None)
         if cwd:
-            consider(os.path.realpath(cwd), 2)
+            evidence.append((os.path.realpath(cwd), WORKING_FOLDER))
         for arg in _safe(proc.cmdline, []):
             for piece in arg.split("="):
                 if os.sep in piece:
-                    consider(os.path.realpath(os.path.join(cwd or os.sep, piece)), 1)
-        return best[2] if best else None
+                    evidence.append((os.path.realpath(os.path.join(cwd or os.sep, piece)),
+                                     COMMAND_LINE))
+        return best_run(self._runs, evidence)
 
     def children_of(self, pid: int) -> list[int]:
         """The process's descendants (its data-loader workers), for the host sampler."""

@@ -27,6 +27,7 @@ RUN_WAIT_S = 3.0
 
 
 def _run_refs(engine: Any) -> list[RunRef]:
+    """This machine's runs (a remote run's processes are on its own host: remote_live.py)."""
     refs = []
     for run in list(getattr(engine, "runs", {}).values()):
         row = run.row
@@ -43,7 +44,7 @@ def owner_run(recording: Path, runs: list[RunRef]) -> RunRef | None:
     holders = []
     for run in runs:
         try:
-            folder = run.path.resolve()
+            folder = Path(run.path).resolve()
         except OSError:
             continue
         if where == folder or folder in where.parents:
@@ -122,7 +123,7 @@ def replay_into_store(
     )
     pipeline.set_runs([run])
     pins = pins_from_process_json(folder, run.run_id) or pins_from_process_json(
-        run.path, run.run_id
+        Path(run.path), run.run_id
     )
     for pid, run_id in pins.items():
         pipeline.attributor.pin(pid, run_id)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from cockpit.model.alert import Alert
-from cockpit.telemetry.attribution import RunAttributor, RunRef
+from cockpit.telemetry.attribution import Attributor, RunAttributor, RunRef
 from cockpit.telemetry.fleet import FleetView
 from cockpit.telemetry.gpu_detectors import GpuHealthMonitor
 from cockpit.telemetry.host import HostSampler, HostSnapshot
@@ -33,7 +33,7 @@ class TelemetryPipeline:
         *,
         writer: GpuRowWriter | None = None,
         monitor: GpuHealthMonitor | None = None,
-        attributor: RunAttributor | None = None,
+        attributor: Attributor | None = None,
         host_sampler: HostSampler | None = None,
         host_interval_s: float = 2.0,
         on_alerts: Callable[[list[Alert]], None] | None = None,
@@ -46,7 +46,7 @@ class TelemetryPipeline:
         self.batcher = GpuStoreBatcher(writer) if writer is not None else None
         self.monitor = monitor or GpuHealthMonitor()
         self.monitor.source = getattr(source, "kind", self.monitor.source)
-        self.attributor = attributor or RunAttributor()
+        self.attributor: Attributor = attributor or RunAttributor()
         self.labels = LabelAttributor()
         self.monitor.explain = self.labels.evidence
         self.fleet = FleetView()

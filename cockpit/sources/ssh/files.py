@@ -337,3 +337,12 @@ def ssh_files(host: SshHost) -> SshFiles:
         if files is None or files.host is not host or files._stop.is_set():
             files = _files[host.name] = SshFiles(host)
         return files
+
+
+def close_files() -> None:
+    """Stop every host's poll thread (their connections are closed by close_hosts)."""
+    with _files_lock:
+        files = list(_files.values())
+        _files.clear()
+    for f in files:
+        f.close()

@@ -164,7 +164,8 @@ def op_poll(req):
 
 def op_hello(req):
     return {"pid": os.getpid(), "host": socket.gethostname(), "now": time.time(),
-            "python": sys.version.split()[0], "uid": os.getuid()}
+            "python": sys.version.split()[0], "uid": os.getuid(),
+            "utc_offset": time.localtime().tm_gmtoff}
 
 
 # ---- processes (/proc) -------------------------------------------------------------------
@@ -177,6 +178,10 @@ def _boot_time():
 
 
 TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+try:
+    BOOT = _boot_time()
+except OSError:  # no /proc (not Linux): process facts are not available, files still are
+    BOOT = 0.0
 
 
 def _proc_stat(pid):
@@ -184,8 +189,12 @@ def _proc_stat(pid):
         raw = f.read().decode("utf-8", "replace")
     name = raw[raw.index("(") + 1:raw.rindex(")")]
     rest = raw[raw.rindex(")") + 2:].split()
-    # rest[0] = state, [1] = ppid, [11] utime, [12] stime, [19] starttime (fields 3.. of proc(5))
-    return name, rest[0], int(rest[1]), int(rest[11]) + int(rest[12]), int(rest[19])
+    # rest[i] is field i+3 of proc(5): state, ppid, utime [11], stime [12], starttime [19],
+    # and the exit status an unreaped process keeps [49].
+    status = int(rest[49]) if len(rest) > 49 else 0
+    return {"name": name, "state": rest[0], "ppid": int(rest[1]),
+            "cpu_s": (int(rest[11]) + int(rest[12])) / float(TICKS),
+            "start": BOOT + int(rest[19]) / float(TICKS), "wait_status": status}
 
 
 def _read(path, limit=1 << 16):
@@ -197,12 +206,13 @@ def _read(path, limit=1 << 16):
 
 
 def _open_files(pid):
+    """[path, opened for writing] for each regular file the process holds open."""
     out = []
     base = f"/proc/{pid}/fd"
     try:
         fds = os.listdir(base)
     except OSError:
-        return None
+        return []
     for fd in fds:
         try:
             target = os.readlink(os.path.join(base, fd))
@@ -220,38 +230,89 @@ def _open_files(pid):
     return out
 
 
+def _under(path, roots):
+    return any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots)
+
+
+def _detail(pid, row):
+    try:
+        row["cwd"] = os.readlink(f"/proc/{pid}/cwd")
+    except OSError:
+        row["cwd"] = None
+    cmd = _read(f"/proc/{pid}/cmdline") or b""
+    row["cmdline"] = [a.decode("utf-8", "replace") for a in cmd.split(b"\0") if a]
+    row["files"] = _open_files(pid)
+    env = _read(f"/proc/{pid}/environ", 1 << 20) or b""
+    for var in env.split(b"\0"):
+        if var.startswith(b"SLURM_JOB_ID="):
+            row["slurm_job"] = var.split(b"=", 1)[1].decode("ascii", "replace")
+    cg = _read(f"/proc/{pid}/cgroup", 8192) or b""
+    for line in cg.decode("utf-8", "replace").splitlines():
+        if "/job_" in line and "slurm" in line:
+            row.setdefault("slurm_job", line.split("/job_", 1)[1].split("/")[0])
+
+
+def _related(row, roots):
+    if _under(row.get("cwd") or "", roots) or any(_under(f, roots) for f, _ in row["files"]):
+        return True
+    for arg in row["cmdline"]:
+        for piece in arg.split("="):
+            if "/" in piece and _under(os.path.normpath(os.path.join(row["cwd"] or "/", piece)),
+                                       roots):
+                return True
+    return False
+
+
+def _host_cpu():
+    with open("/proc/stat") as f:
+        ticks = [int(v) for v in f.readline().split()[1:]]
+    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)
+    return [sum(ticks) - idle, sum(ticks)]
+
+
 def op_procs(req):
-    """Facts about processes: every pid (`pids` null) or the ones named; `detail` adds cwd,
-    open files, the Slurm job id from the environment and the cgroup."""
-    boot, detail, now = _boot_time(), req.get("detail", False), time.time()
-    pids = req.get("pids")
-    if pids is None:
-        pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
+    """Facts about processes. `pids`: those (each answered, null when gone), with
+    `descendants` every process below them too; `under`: every process related to one of
+    those folders (a file open, the working folder, a path on its command line), with
+    `detail` (cwd, command line, open files, the Slurm job from its environment or cgroup)."""
+    pids, roots = req.get("pids"), req.get("under")
+    detail = req.get("detail", False) or roots is not None
+    everyone = [int(p) for p in os.listdir("/proc") if p.isdigit()]
     rows = {}  # type: dict
-    for pid in pids:
-        try:
-            name, state, ppid, cpu_ticks, start = _proc_stat(pid)
-        except (OSError, ValueError, IndexError):
-            rows[str(pid)] = None
-            continue
-        cmd = _read(f"/proc/{pid}/cmdline") or b""
-        row = {"name": name, "state": state, "ppid": ppid, "cpu_s": cpu_ticks / float(TICKS),
-               "start": boot + start / float(TICKS),
-               "cmdline": [a.decode("utf-8", "replace") for a in cmd.split(b"\0") if a]}
-        if detail:
+    stats = {}  # type: dict
+    if pids is None or req.get("descendants"):
+        for pid in everyone:
             try:
-                row["cwd"] = os.readlink(f"/proc/{pid}/cwd")
-            except OSError:
-                row["cwd"] = None
-            row["files"] = _open_files(pid)
-            env = _read(f"/proc/{pid}/environ", 1 << 20) or b""
-            for var in env.split(b"\0"):
-                if var.startswith(b"SLURM_JOB_ID="):
-                    row["slurm_job"] = var.split(b"=", 1)[1].decode("ascii", "replace")
-            cg = _read(f"/proc/{pid}/cgroup", 8192) or b""
-            row["cgroup"] = cg.decode("utf-8", "replace")
+                stats[pid] = _proc_stat(pid)
+            except (OSError, ValueError, IndexError):
+                continue
+    wanted = set(everyone if pids is None else pids)
+    if pids is not None and req.get("descendants"):
+        children = {}  # type: dict
+        for pid, st in stats.items():
+            children.setdefault(st["ppid"], []).append(pid)
+        todo = list(wanted)
+        while todo:
+            for child in children.get(todo.pop(), []):
+                if child not in wanted:
+                    wanted.add(child)
+                    todo.append(child)
+    for pid in wanted:
+        row = stats.get(pid)
+        if row is None:
+            try:
+                row = _proc_stat(pid)
+            except (OSError, ValueError, IndexError):
+                rows[str(pid)] = None
+                continue
+        if detail and row["state"] != "Z":
+            _detail(pid, row)
+            if roots is not None and not _related(row, roots):
+                continue
+        elif roots is not None:
+            continue
         rows[str(pid)] = row
-    return {"procs": rows, "now": now, "cpus": os.cpu_count()}
+    return {"procs": rows, "now": time.time(), "cpus": os.cpu_count(), "cpu": _host_cpu()}
 
 
 # ---- commands ------------------------------------------------------------------------------

@@ -168,7 +168,7 @@ def ssh_host(target: SshTarget) -> SshHost:
         return host
 
 
-def close_all() -> None:
+def close_hosts() -> None:
     with _hosts_lock:
         hosts = list(_hosts.values())
         _hosts.clear()
