@@ -148,8 +148,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
                 status = "off (--gpu-source off)"
                 if gpu is None and args.gpu_source != "off":
                     local, status = _start_live_gpu(writer, printer, engine, prometheus)
-                if args.gpu_source != "off":
-                    remote = _start_remote_gpu(writer, printer, engine)
+                remote = _start_remote(writer, printer, engine, gpu=args.gpu_source != "off")
                 if not args.json:
                     print(f"watching {', '.join(map(str, engine.roots))} (Ctrl+C to stop)",
                           file=sys.stderr, flush=True)
@@ -166,8 +165,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
             engine.stop()
             if local is not None:
                 local.stop()
-            for pipeline in remote:
-                pipeline.stop()
+            for part in remote:
+                part.stop()
             writer.flush()
             if printer.notifier is not None:
                 printer.notifier.close(timeout=10.0)
@@ -177,17 +176,21 @@ def cmd_watch(args: argparse.Namespace) -> int:
     return 0
 
 
-def _start_remote_gpu(writer: Any, printer: AlertPrinter, engine: Any) -> list[Any]:
-    """nvidia-smi of every SSH host watched, over its connection (none for local roots)."""
+def _start_remote(writer: Any, printer: AlertPrinter, engine: Any, gpu: bool) -> list[Any]:
+    """For every SSH host watched, over its one connection: its GPUs (nvidia-smi, unless
+    --gpu-source off) and, where it has Slurm, its job table (none for local roots)."""
+    from cockpit.monitor.scheduler import watch_ssh_schedulers
     from cockpit.telemetry.remote_live import ssh_sources, start_remote_gpu
 
-    return [start_remote_gpu(files, engine, writer, printer) for files in ssh_sources(engine)]
+    parts: list[Any] = [start_remote_gpu(f, engine, writer, printer)
+                        for f in ssh_sources(engine)] if gpu else []
+    return parts + list(watch_ssh_schedulers(engine))
 
 
-def _report_remote_gpu(pipelines: list[Any], reported: set[int], quiet: bool) -> None:
+def _report_remote_gpu(parts: list[Any], reported: set[int], quiet: bool) -> None:
     """Say once why a host's GPU telemetry stopped (no nvidia-smi there, a driver error)."""
-    for pipeline in pipelines:
-        if pipeline.error and id(pipeline) not in reported:
+    for pipeline in parts:
+        if getattr(pipeline, "error", None) and id(pipeline) not in reported:
             reported.add(id(pipeline))
             if not quiet:
                 print(f"GPU telemetry: {pipeline.error}", file=sys.stderr, flush=True)

@@ -87,6 +87,7 @@ class _Run:
     status: str = "running"
     meta_mtime: float = -1.0  # MLflow meta.yaml, re-read when it changes
     held: tuple[str, str | None] | None = None  # (status, reason) while its place is unreachable
+    status_reason: str | None = None  # the scheduler's reason last written
     last_point_wall: float | None = None  # wall clock of the first point seen live
     error_step: int | None = None  # step of the last crash read from a log
 
@@ -142,6 +143,7 @@ class IngestEngine:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._reach: dict[int, Reachability] = {}  # id(source) -> last state seen
+        self._scheduler: dict[str, tuple[str, str]] = {}  # run_id -> (status, reason) from Slurm
         for root in roots:
             self.add_root(root)
 
@@ -282,6 +284,7 @@ class IngestEngine:
     def poll_once(self, final: bool = False) -> int:
         """Read what is new in every followed file; returns the number of points queued."""
         self._check_reachability()
+        self._apply_scheduler()
         if time.monotonic() - self._last_scan >= self.rescan_interval or final:
             self.rescan()
         total = 0
@@ -537,6 +540,28 @@ class IngestEngine:
             if self.on_alerts is not None:
                 self.on_alerts(raised)
         return raised
+
+    # ---- a scheduler's word (cockpit/monitor/scheduler.py) ---------------------------------
+    def set_scheduler_states(self, states: dict[str, tuple[str, str]]) -> None:
+        """The job states a scheduler reports for runs (from its watcher thread)."""
+        with self._lock:
+            self._scheduler.update(states)
+
+    def _apply_scheduler(self) -> None:
+        """A job that ended decides its run's status; a running job lifts `unknown`/`stalled`
+        (its process is alive: silent is not stalled). Applied on the engine thread."""
+        with self._lock:
+            states, self._scheduler = self._scheduler, {}
+        for run_id, (status, reason) in states.items():
+            run = self.runs.get(run_id)
+            if run is None or run.held is not None:
+                continue
+            if status == "running" and run.status not in ("unknown", "stalled"):
+                continue
+            if (run.status, run.status_reason) == (status, reason):
+                continue
+            run.status, run.status_reason = status, reason
+            self.writer.put_run_status(run_id, status, reason)
 
     # ---- remote places going down and coming back -------------------------------------------
     def _check_reachability(self) -> None:

@@ -135,6 +135,7 @@ class SshFiles:
         self._open: list[SshOpenFile] = []
         self._heads: dict[str, _Head] = {}  # sniffed heads of listed files
         self._listed: dict[str, FileStat] = {}  # stats from the latest walk
+        self._names: dict[str, list[str]] = {}  # folder -> file names, from the latest walk
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._polled = threading.Condition(self.lock)
@@ -162,6 +163,7 @@ class SshFiles:
     def walk(self, root: PurePath) -> Iterator[tuple[PurePath, list[str], list[str]]]:
         msg, _ = self.request("walk", timeout=self.read_timeout, root=str(root))
         listed: dict[str, FileStat] = {}
+        names_in: dict[str, list[str]] = {}
         allowed = {str(PurePosixPath(root))}
         for here, subdirs, rows in msg["dirs"]:
             if here not in allowed:
@@ -172,11 +174,18 @@ class SshFiles:
                 found = _stat(stat)
                 if isinstance(found, FileStat):
                     listed[f"{here.rstrip('/')}/{name}"] = found
+            names_in[here] = names
             kept = list(subdirs)
             yield PurePosixPath(here), kept, names
             allowed.update(f"{here.rstrip('/')}/{d}" for d in kept)
         with self.lock:
             self._listed.update(listed)
+            self._names.update(names_in)
+
+    def files_in(self, folder: PurePath) -> list[str]:
+        """The file names the latest walk saw in `folder` (no request)."""
+        with self.lock:
+            return list(self._names.get(str(folder), []))
 
     def stat(self, path: PurePath) -> FileStat:
         self.check_up()
