@@ -69,10 +69,9 @@ def _import_ui() -> object:
 
 
 def cmd_app(args: argparse.Namespace) -> int:
-    paths = [Path(p).expanduser() for p in args.paths]
-    for path in paths:
-        if not path.exists():
-            raise CliError(f"{path} does not exist")
+    from cockpit.cli.common import watched_locations
+
+    paths = watched_locations(args.paths)
     temp: Path | None = None
     settings = args.settings
     if args.smoke_test:

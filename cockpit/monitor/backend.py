@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 @dataclass(slots=True)
 class BackendOptions:
     db_path: Path
-    roots: list[Path] = field(default_factory=list)
+    roots: list[Path | str] = field(default_factory=list)  # folders, ssh:// or bucket URLs
     gpu: str = "auto"  # "auto": local NVML when present; "off"; "replay": gpu_replay below;
     # "prometheus": the Prometheus at gpu_url (a cluster's dcgm-exporter metrics)
     gpu_replay: Path | None = None
@@ -53,6 +53,8 @@ class Backend:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.pipeline: Any = None
+        self.remote: list[Any] = []  # per SSH host: its GPU pipeline and Slurm watcher
+        self._remote_hosts: set[str] = set()
         self._attributed_runs = -1
         self._pinned_pid: int | None = None
         self._pinned_runs: set[str] = set()  # runs whose recorded PIDs are pinned
@@ -68,10 +70,13 @@ class Backend:
             return
         self.started = True
         from cockpit.monitor.engine import IngestEngine, IngestError
+        from cockpit.sources.location import is_remote
 
         roots = []
         for root in self.options.roots:
-            if Path(root).exists():
+            if is_remote(root):
+                self.add_root_in_background(str(root))  # connecting must not hold the window
+            elif Path(root).exists():
                 roots.append(Path(root))
             else:
                 self.errors.append(f"{root} does not exist")
@@ -130,6 +135,11 @@ class Backend:
             self.pipeline.stop()
         if self.notifier is not None:
             self.notifier.close(timeout=5.0)
+        for part in self.remote:
+            part.stop()
+        from cockpit.sources.location import close_sources
+
+        close_sources()
         for thread in self._threads:
             thread.join(timeout=5)
         try:
@@ -146,12 +156,52 @@ class Backend:
     def cursor(self) -> duckdb.DuckDBPyConnection:
         return self.writer.cursor()
 
-    def add_root(self, path: Path) -> None:
-        """Watch another folder (raises the engine's IngestError with one sentence)."""
-        self.engine.add_root(Path(path))
+    def add_root(self, path: Path | str) -> None:
+        """Watch another folder, ssh:// folder or bucket prefix (raises the engine's
+        IngestError with one sentence). A remote one connects first: call it off the GUI
+        thread (`add_root_in_background`)."""
+        self.engine.add_root(path)
+        self._start_remote()
+
+    def add_root_in_background(self, url: str, done: Any = None) -> None:
+        """Connect to a remote folder on a thread; `done(url, error or None)` afterwards."""
+
+        def work() -> None:
+            error = None
+            while self.engine is None and not self._stop.is_set():
+                self._stop.wait(0.05)  # start() creates the engine right after this
+            try:
+                self.add_root(url)
+            except Exception as err:  # the engine's IngestError: one sentence
+                error = str(err)
+                self.errors.append(error)
+            if done is not None:
+                done(url, error)
+
+        self._spawn(work, "cockpit-add-remote")
+
+    def _start_remote(self) -> None:
+        """GPU telemetry and Slurm watching for each SSH host newly watched."""
+        from cockpit.monitor.scheduler import SchedulerWatcher
+        from cockpit.sources.slurm import SlurmJobs
+        from cockpit.sources.ssh.processes import RemoteProcesses
+        from cockpit.telemetry.remote_live import ssh_sources, start_remote_gpu
+
+        for files in ssh_sources(self.engine):
+            if files.name in self._remote_hosts or self._closed:
+                continue
+            self._remote_hosts.add(files.name)
+            if self.options.gpu != "off":
+                self.remote.append(start_remote_gpu(files, self.engine, self.writer, None,
+                                                    interval_s=self.options.gpu_interval))
+            watcher = SchedulerWatcher(self.engine, files, SlurmJobs(files.host.run),
+                                       RemoteProcesses(files.host))
+            watcher.start()
+            self.remote.append(watcher)
 
     @property
-    def roots(self) -> list[Path]:
+    def roots(self) -> list[Any]:
+        """The watched Locations (str() gives the folder or URL)."""
         return list(self.engine.roots) if self.engine is not None else []
 
     def gpu_status_text(self) -> str:
@@ -220,8 +270,11 @@ class Backend:
         runs = list(self.engine.runs.values())
         if len(runs) != self._attributed_runs:
             self._attributed_runs = len(runs)
-            pipeline.set_runs(RunRef(r.row.run_id, r.row.name, Path(r.row.path)) for r in runs)
-        for run in runs:
+            # A remote run keeps its host: process attribution leaves it to its own host,
+            # a cluster's labels may still name it.
+            pipeline.set_runs(RunRef(r.row.run_id, r.row.name, Path(r.row.path), r.row.host)
+                              for r in runs)
+        for run in (r for r in runs if r.row.host is None):  # process records are local files
             if run.row.run_id not in self._pinned_runs:  # read each run's process.json once
                 pins = pins_from_process_json(Path(run.row.path), run.row.run_id)
                 for pid, run_id in pins.items():

@@ -170,8 +170,8 @@ def watch_ssh_schedulers(engine: Any, interval_s: float = 10.0) -> list[Schedule
     watchers = []
     for files in ssh_sources(engine):
         host = files.host
-        jobs = SlurmJobs(lambda argv, timeout, h=host: h.run(argv, timeout))
-        watcher = SchedulerWatcher(engine, files, jobs, RemoteProcesses(host), interval_s)
+        watcher = SchedulerWatcher(engine, files, SlurmJobs(host.run), RemoteProcesses(host),
+                                   interval_s)
         watcher.start()
         watchers.append(watcher)
     return watchers

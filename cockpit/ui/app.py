@@ -24,6 +24,7 @@ from PySide6.QtCore import (
 from PySide6.QtWidgets import QApplication
 
 from cockpit.monitor.backend import Backend, BackendOptions
+from cockpit.sources.location import is_remote
 from cockpit.ui import theme
 from cockpit.ui.live_cache import LiveSeriesCache
 from cockpit.ui.main_window import LAYOUT_VERSION, MainWindow
@@ -33,7 +34,7 @@ from cockpit.ui.settings import AppSettings, open_settings
 @dataclass(slots=True)
 class AppOptions:
     db_path: Path
-    roots: list[Path] = field(default_factory=list)
+    roots: list[Path | str] = field(default_factory=list)  # folders, ssh:// or bucket URLs
     settings_path: Path | None = None  # INI file instead of the platform store
     gpu: str = "auto"
     gpu_replay: Path | None = None
@@ -78,8 +79,9 @@ def build(options: AppOptions) -> tuple[MainWindow, Backend, LiveSeriesCache]:
     qsettings = open_settings(options.settings_path)
     settings = AppSettings(qsettings)
     theme.apply(theme.resolve(settings.theme))
+    remembered = [] if options.smoke_test else settings.remote_folders()
     backend = Backend(BackendOptions(
-        db_path=options.db_path, roots=list(options.roots), gpu=options.gpu,
+        db_path=options.db_path, roots=[*options.roots, *remembered], gpu=options.gpu,
         gpu_replay=options.gpu_replay, gpu_url=options.gpu_url,
         replay_pin_run=options.replay_pin_run,
         stall_after=options.stall_after, health=settings.detector_overrides(),
@@ -89,7 +91,7 @@ def build(options: AppOptions) -> tuple[MainWindow, Backend, LiveSeriesCache]:
     window = MainWindow(
         cache, backend.cursor, qsettings, add_root=backend.add_root,
         status_source=lambda: (backend.gpu_status_text(), backend.last_error()),
-        title=options.title)
+        title=options.title, add_remote=backend.add_root_in_background)
     window.fleet.set_source(backend.fleet)
     window.evals.set_writer(backend.writer)  # opened evals stored, triage labels saved
     window.settingsChanged.connect(
@@ -97,8 +99,8 @@ def build(options: AppOptions) -> tuple[MainWindow, Backend, LiveSeriesCache]:
     if options.select_run:
         window.select_run_named(options.select_run)
     for root in options.roots:
-        if Path(root).is_dir():
-            settings.add_recent(Path(root))
+        if is_remote(root) or Path(root).is_dir():
+            settings.add_recent(root)
     window._fill_recent()
 
     def start() -> None:

@@ -44,6 +44,7 @@ AUTO_SELECT = 6  # runs charted at start when the user has not picked any
 class MainWindow(QMainWindow):
     snapshotApplied = Signal(int)  # snapshot seq, after every panel took it
     settingsChanged = Signal()  # the settings dialog was accepted
+    remoteDone = Signal(str, str)  # url, error ("" when watching): from the connecting thread
 
     def __init__(
         self,
@@ -53,6 +54,7 @@ class MainWindow(QMainWindow):
         add_root: Callable[[Path], None] | None = None,
         status_source: Callable[[], tuple[str, str | None]] | None = None,
         title: str = "Cockpit",
+        add_remote: Callable[[str, Callable[[str, str | None], None]], None] | None = None,
     ) -> None:
         super().__init__()
         self.setObjectName("cockpitMainWindow")
@@ -64,6 +66,8 @@ class MainWindow(QMainWindow):
         self.qsettings = settings
         self.settings = AppSettings(settings)
         self._add_root = add_root
+        self._add_remote = add_remote  # connects on a thread, then calls back with the error
+        self.remoteDone.connect(self._remote_done)
         self._status_source = status_source
         self.snapshot_seq = 0
         self._first_alerts_seen = False
@@ -134,6 +138,10 @@ class MainWindow(QMainWindow):
         c = self.commands
         c.add("open_folder", "&Open Folder…", self.open_folder_dialog, QKeySequence.StandardKey.Open,
               "&File", tip="Watch a folder of runs")
+        c.add("add_remote", "Add &Remote Folder…", self.add_remote_folder_dialog, None, "&File",
+              tip="Watch runs on an SSH host or in a bucket (ssh://, s3://, gs://, az://)")
+        c.add("forget_remote", "Forget Remote Folders", self.forget_remote_folders, None,
+              "&File", tip="Stop re-opening the remote folders added before at start")
         self.recent_menu = c.menu("&File/Recent Folders")
         self._fill_recent()
         c.add("export_chart", "&Export Chart…", lambda: self.charts.export_dialog(None, "png"),
@@ -339,12 +347,54 @@ class MainWindow(QMainWindow):
         self.cache.wake()
         return True
 
+    def add_remote_folder_dialog(self) -> None:
+        from cockpit.ui.remote_dialog import RemoteFolderDialog
+
+        dialog = RemoteFolderDialog(self)
+        if dialog.exec() == RemoteFolderDialog.DialogCode.Accepted and dialog.value():
+            self.watch_remote(dialog.value())
+
+    def watch_remote(self, url: str) -> bool:
+        """Connect to a remote folder off the GUI thread; the status bar says how it went."""
+        from cockpit.sources.location import is_remote
+
+        if not is_remote(url):
+            self.statusBar().showMessage(
+                f"{url} is not an ssh://, s3://, gs:// or az:// location", 8000)
+            return False
+        if self._add_remote is None:
+            self.statusBar().showMessage("this window was opened without an ingest engine", 5000)
+            return False
+        self.statusBar().showMessage(f"connecting to {url}…", 20000)
+        self._add_remote(url, lambda u, error: self.remoteDone.emit(u, error or ""))
+        return True
+
+    def _remote_done(self, url: str, error: str) -> None:
+        if error:
+            self.statusBar().showMessage(error, 15000)
+            return
+        self.settings.add_remote_folder(url)
+        self.settings.add_recent(url)
+        self._fill_recent()
+        self.statusBar().showMessage(f"watching {url}", 5000)
+        self.cache.wake()
+
+    def forget_remote_folders(self) -> None:
+        self.settings.forget_remote_folders()
+        self.statusBar().showMessage("remote folders will not be re-opened at the next start",
+                                     5000)
+
     def _fill_recent(self) -> None:
+        from cockpit.sources.location import is_remote
+
         self.recent_menu.clear()
         recent = self.settings.recent_folders()
         for folder in recent:
             action = self.recent_menu.addAction(folder)
-            action.triggered.connect(lambda _=False, f=folder: self.watch_folder(Path(f)))
+            if is_remote(folder):
+                action.triggered.connect(lambda _=False, f=folder: self.watch_remote(f))
+            else:
+                action.triggered.connect(lambda _=False, f=folder: self.watch_folder(Path(f)))
         if not recent:
             self.recent_menu.addAction("(none yet)").setEnabled(False)
 

@@ -158,12 +158,29 @@ class AppSettings:
         items = value if isinstance(value, list | tuple) else []
         return [str(v) for v in items][:MAX_RECENT]
 
-    def add_recent(self, folder: Path) -> list[str]:
-        text = str(Path(folder).absolute())
+    def add_recent(self, folder: Path | str) -> list[str]:
+        from cockpit.sources.location import is_remote
+
+        text = str(folder) if is_remote(folder) else str(Path(folder).absolute())
         recent = [f for f in self.recent_folders() if f != text]
         recent.insert(0, text)
         self.q.setValue("recent/folders", recent[:MAX_RECENT])
         return recent[:MAX_RECENT]
+
+
+    def remote_folders(self) -> list[str]:
+        """ssh:// folders and bucket prefixes added in the app: watched again at every start."""
+        value = self.q.value("remote/folders", [])
+        if isinstance(value, str):
+            value = [value]
+        return [str(v) for v in value] if isinstance(value, list | tuple) else []
+
+    def add_remote_folder(self, url: str) -> None:
+        folders = [f for f in self.remote_folders() if f != url]
+        self.q.setValue("remote/folders", [*folders, url])
+
+    def forget_remote_folders(self) -> None:
+        self.q.remove("remote/folders")
 
 
 def _truthy(value: Any) -> bool:
