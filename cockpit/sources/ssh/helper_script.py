@@ -218,8 +218,8 @@ def _open_files(pid):
             target = os.readlink(os.path.join(base, fd))
         except OSError:
             continue
-        if not target.startswith("/"):
-            continue  # sockets, pipes, anon inodes
+        if not target.startswith("/") or target.endswith(" (deleted)"):
+            continue  # sockets, pipes, anon inodes; files already deleted
         flags = 0
         info = _read(f"/proc/{pid}/fdinfo/{fd}", 4096)
         if info:

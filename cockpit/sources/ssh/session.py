@@ -13,6 +13,8 @@ import collections
 import contextlib
 import itertools
 import json
+import os
+import signal
 import struct
 import subprocess
 import threading
@@ -88,7 +90,12 @@ class SshSession:
     def close(self, reason: str = "closed") -> None:
         proc = self.proc
         if proc is not None and proc.poll() is None:
-            proc.kill()  # our own child; its exit ends the reader loop, which fails the waiters
+            # Our own child and its process group (a ProxyJump/ProxyCommand hop is in it);
+            # its exit ends the reader loop, which fails the waiters.
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (AttributeError, OSError):  # no process groups (Windows)
+                proc.kill()
             proc.wait()
         self._fail_all(reason)
 
