@@ -27,6 +27,7 @@ NEVER_BUNDLED: tuple[str, ...] = (
     # Optional (secrets from the OS keyring; its Linux backend pulls cryptography, ~10 MB)
     # and a test-only SMTP server: the bundled app reads {env:NAME} secrets.
     "keyring", "aiosmtpd",
+    "s3fs", "aiobotocore", "botocore", "boto3", "gcsfs", "adlfs", "moto",
 )
 
 # The dev and optional extras of pyproject.toml, by distribution name, mapped to the modules
@@ -50,6 +51,12 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "inspect-ai": ("inspect_ai",),
     "keyring": ("keyring",),
     "aiosmtpd": ("aiosmtpd",),
+    # Buckets (pip install cockpit[cloud]): botocore and the Google/Azure SDKs would add
+    # ~100 MB to a bundle kept under 250 MB; the packaged app says which package to install.
+    "s3fs": ("s3fs", "aiobotocore", "botocore", "boto3"),
+    "gcsfs": ("gcsfs",),
+    "adlfs": ("adlfs",),
+    "moto": ("moto",),
 }
 
 # Qt modules the app uses: QtCore/QtGui/QtWidgets everywhere, QtSvg for chart export
@@ -229,6 +236,10 @@ PLUGIN_PACKAGES: tuple[str, ...] = ("apprise",)
 # cockpit.demo.find_sample_runs() looks in the folder above the cockpit package, which in the
 # bundle is its _internal/ folder.
 DATA_DIRS: tuple[str, ...] = ("sample_runs", "resources")
+
+# Source files read as text at run time, shipped beside the compiled code: the helper Cockpit
+# sends to an SSH host (cockpit/sources/ssh/session.py reads it with importlib.resources).
+DATA_FILES: tuple[str, ...] = ("cockpit/sources/ssh/helper_script.py",)
 
 
 def version(source_root: Path) -> str:

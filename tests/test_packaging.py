@@ -472,3 +472,12 @@ def test_windows_and_macos_scripts_use_the_same_bundle() -> None:
     assert r"dist\cockpit\*" in iss and "cockpitw.exe" in iss
     dmg = (PACKAGING / "macos" / "build_dmg.sh").read_text(encoding="utf-8")
     assert "packaging/cockpit.spec" in dmg and "hdiutil" in dmg
+
+
+def test_files_read_as_text_at_run_time_are_shipped_as_data() -> None:
+    from cockpit.sources.ssh.session import helper_source
+
+    assert "cockpit/sources/ssh/helper_script.py" in rules.DATA_FILES
+    for file in rules.DATA_FILES:
+        assert (ROOT / file).is_file()
+    assert helper_source().startswith(b'"""The program Cockpit runs on an SSH host')

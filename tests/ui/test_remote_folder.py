@@ -83,9 +83,11 @@ def test_a_refused_host_key_is_one_sentence_in_the_status_bar(qtbot: QtBot, sshd
     window, backend, cache = build(tmp_path)
     try:
         qtbot.waitUntil(lambda: backend.started, timeout=10_000)
-        window.watch_remote(f"ssh://{sshd.stranger_alias}{tmp_path}")
-        qtbot.waitUntil(lambda: "known_hosts" in window.statusBar().currentMessage(),
-                        timeout=20_000)
+        with qtbot.waitSignal(window.remoteDone, timeout=30_000) as done:
+            window.watch_remote(f"ssh://{sshd.stranger_alias}{tmp_path}")
+        url, error = done.args
+        assert "host key is not in known_hosts" in error, error
+        assert window.statusBar().currentMessage() == error
         assert AppSettings(open_settings(tmp_path / "s.ini")).remote_folders() == []
     finally:
         close(window, backend, cache)
