@@ -27,6 +27,7 @@ from typing import Any
 
 import psutil
 
+from benchmarks.run_all import row as _row
 from cockpit.monitor.engine import IngestEngine
 from cockpit.sources.location import close_sources
 from cockpit.store.writer import StoreWriter
@@ -38,13 +39,6 @@ LINES_PER_S = 10.0
 TARGET_P95_S = 1.0
 TARGET_CPU_PCT = 5.0
 
-
-def _row(name: str, ours: Any, reference: Any = None, target: Any = None, note: str = "") -> dict:
-    ratio = None
-    if isinstance(ours, int | float) and isinstance(reference, int | float) and reference:
-        ratio = round(ours / reference, 2)
-    return {"name": name, "ours": ours, "reference": reference, "ratio": ratio,
-            "target": target, "note": note}
 
 
 def _cockpit_cpu(proc: psutil.Process) -> dict[str, float]:

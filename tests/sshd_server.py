@@ -108,39 +108,21 @@ class SshServer:
         ]))
         host_pub = self.host_key.with_suffix(".pub").read_text().split()
         self.known_hosts.write_text(f"[127.0.0.1]:{self.port} {host_pub[0]} {host_pub[1]}\n")
-        self.ssh_config.write_text("\n".join([
-            f"Host {self.alias}",
-            "    HostName 127.0.0.1",
-            f"    Port {self.port}",
-            f"    User {USER}",
-            f"    IdentityFile {self.user_key}",
-            "    IdentitiesOnly yes",
-            f"    UserKnownHostsFile {self.known_hosts}",
-            "    StrictHostKeyChecking yes",
-            "    LogLevel ERROR",
-            "",
-            f"Host {self.jump_alias}",
-            "    HostName 127.0.0.1",
-            f"    Port {self.port}",
-            f"    User {USER}",
-            f"    ProxyJump {self.alias}",
-            f"    IdentityFile {self.user_key}",
-            "    IdentitiesOnly yes",
-            f"    UserKnownHostsFile {self.known_hosts}",
-            "    StrictHostKeyChecking yes",
-            "    LogLevel ERROR",
-            "",
-            f"Host {self.stranger_alias}",
-            "    HostName 127.0.0.1",
-            f"    Port {self.port}",
-            f"    User {USER}",
-            f"    IdentityFile {self.user_key}",
-            "    IdentitiesOnly yes",
-            f"    UserKnownHostsFile {self.workdir / 'empty_known_hosts'}",
-            "    StrictHostKeyChecking yes",
-            "",
+        empty = self.workdir / "empty_known_hosts"
+        empty.write_text("")
+        self.ssh_config.write_text("".join([
+            self._host_block(self.alias, self.known_hosts),
+            self._host_block(self.jump_alias, self.known_hosts, f"ProxyJump {self.alias}"),
+            self._host_block(self.stranger_alias, empty),
         ]))
-        (self.workdir / "empty_known_hosts").write_text("")
+
+    def _host_block(self, alias: str, known_hosts: Path, *extra: str) -> str:
+        """A `Host` entry as a user writes one: the key, strict host-key checking."""
+        lines = [f"Host {alias}", "HostName 127.0.0.1", f"Port {self.port}", f"User {USER}",
+                 *extra, f"IdentityFile {self.user_key}", "IdentitiesOnly yes",
+                 f"UserKnownHostsFile {known_hosts}", "StrictHostKeyChecking yes",
+                 "LogLevel ERROR"]
+        return lines[0] + "\n" + "".join(f"    {line}\n" for line in lines[1:]) + "\n"
 
     # ---- process ---------------------------------------------------------------------
     def start(self, timeout: float = 10.0) -> SshServer:

@@ -316,16 +316,23 @@ def op_procs(req):
 
 
 # ---- commands ------------------------------------------------------------------------------
+def _spawn(req):
+    """The command's process, or None after answering why it could not start."""
+    try:
+        return subprocess.Popen(req["argv"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                stdin=subprocess.DEVNULL)
+    except OSError as e:
+        send({"id": req["id"], "err": [e.errno or 0, "{}: {}".format(req["argv"][0], e.strerror)]})
+        return None
+
+
 def op_run(req):
     """A command run once, in its own thread (squeue can take seconds)."""
     rid = req["id"]
 
     def work():
-        try:
-            p = subprocess.Popen(req["argv"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                 stdin=subprocess.DEVNULL)
-        except OSError as e:
-            send({"id": rid, "err": [e.errno or 0, "{}: {}".format(req["argv"][0], e.strerror)]})
+        p = _spawn(req)
+        if p is None:
             return
         try:
             out, err = p.communicate(timeout=req.get("timeout_s", 30))
@@ -344,11 +351,8 @@ def op_stream(req):
     """A long-running command whose stdout lines are sent as they come, until it ends or
     is cancelled."""
     rid = req["id"]
-    try:
-        p = subprocess.Popen(req["argv"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             stdin=subprocess.DEVNULL)
-    except OSError as e:
-        send({"id": rid, "err": [e.errno or 0, "{}: {}".format(req["argv"][0], e.strerror)]})
+    p = _spawn(req)
+    if p is None:
         return
     streams[rid] = p
 
