@@ -202,8 +202,8 @@ def print_reachability(place: str, state: Any) -> None:
         print(f"{place}: reachable again; reading on where it stopped", file=sys.stderr, flush=True)
     else:
         since = time.strftime("%H:%M:%S", time.localtime(state.since))
-        print(f"{place}: unreachable since {since} ({state.reason}); retrying",
-              file=sys.stderr, flush=True)
+        why = state.reason.removeprefix(f"{place}: ")
+        print(f"{place}: unreachable since {since} ({why}); retrying", file=sys.stderr, flush=True)
 
 
 def _start_gpu_replay(args: argparse.Namespace, writer: Any, printer: AlertPrinter,
