@@ -192,3 +192,23 @@ def test_nvidia_smi_lines_in_its_own_format() -> None:
     sample, _ = parse_gpu_line(na, GPU_FIELDS, "gpu1", 0.0, 0.0)
     assert sample["power_w"] is None and sample["clock_event_reasons"] is None
     assert parse_gpu_line("No devices were found", GPU_FIELDS, "gpu1", 0.0, 0.0) is None
+
+
+def test_a_log_that_starts_with_a_banner_is_found_once_metrics_follow(host: SshHost,
+                                                                     tmp_path: Path) -> None:
+    from cockpit.monitor.discovery import discover
+
+    host.connect()
+    files = SshFiles(host)
+    log = tmp_path / "job" / "train.out"
+    log.parent.mkdir()
+    log.write_bytes(b"starting job 17 on 8 GPUs\n")
+    try:
+        assert discover(PurePosixPath(tmp_path), files) == []
+        with open(log, "ab") as fh:  # the sniffer reads on from where it stopped
+            fh.write(b"".join(b"iter %d: loss %.4f, time 40.00ms\n" % (i, 3 - i / 100)
+                              for i in range(0, 50, 10)))
+        [run] = discover(PurePosixPath(tmp_path), files)
+        assert run.name == "job" and [s.format for s in run.sources] == ["text"]
+    finally:
+        files.close()

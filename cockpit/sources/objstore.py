@@ -111,6 +111,7 @@ class ObjectStoreFiles:
         self._lock = threading.Lock()
         self._folders: dict[str, tuple[float, dict[str, FileStat]]] = {}  # folder -> (when, stats)
         self._heads: dict[str, tuple[int, bytes]] = {}  # path -> (version, first HEAD bytes)
+        self._sniffed: dict[str, tuple[int, bytes]] = {}  # path -> (size when read, head read)
         self._state = REACHABLE
 
     # ---- plumbing --------------------------------------------------------------------------
@@ -272,10 +273,25 @@ class ObjectStoreFiles:
         return data
 
     def read_head(self, path: PurePath, size: int) -> bytes:
+        """For format sniffing at every rescan: an object that grew has only its new bytes up
+        to `size` fetched (a sniff needs the start, which an append leaves as it was); one
+        that shrank is read again."""
+        key = str(PurePosixPath(path))
         try:
-            return self.read_range(path, 0, size)
+            st = self.stat(path)
+            with self._lock:
+                cached = self._sniffed.get(key)
+            if cached is not None and st.size >= cached[0]:
+                data = cached[1]
+                if len(data) < min(size, st.size):
+                    data += self.read_range(path, len(data), min(size, st.size) - len(data))
+            else:
+                data = self.read_range(path, 0, size)
         except OSError:
             return b""
+        with self._lock:
+            self._sniffed[key] = (st.size, data)
+        return data[:size]
 
 
 _stores: dict[str, ObjectStoreFiles] = {}

@@ -232,21 +232,28 @@ class SshFiles:
         return fh
 
     def read_head(self, path: PurePath, size: int) -> bytes:
+        """For format sniffing at every rescan: a file that grew since has only its new bytes
+        up to `size` fetched (an append leaves the start as it was); one replaced or shrunk
+        is read again. The walk that just ran says the size, so nothing is asked otherwise."""
         key = str(path)
         with self.lock:
             st = self._listed.get(key)
             cached = self._heads.get(key)
-        if (st is not None and cached is not None and cached.inode == st.inode
-                and st.size >= cached.size and (len(cached.data) >= size or st.size == cached.size)):
-            return cached.data[:size]
         try:
-            data = self.request("head", path=key, n=size)[1]
+            if cached is not None and st is not None and cached.inode == st.inode \
+                    and st.size >= cached.size:
+                data = cached.data
+                want = min(size, st.size)
+                if len(data) < want:
+                    data += self.request("head", path=key, off=len(data), n=want - len(data))[1]
+            else:
+                data = self.request("head", path=key, n=size)[1]
         except OSError:
             return b""
         if st is not None:
             with self.lock:
                 self._heads[key] = _Head(st.inode, st.size, data)
-        return data
+        return data[:size]
 
     # ---- the poll thread ---------------------------------------------------------------------
     def _ensure_thread(self) -> None:

@@ -62,6 +62,7 @@ class SshSession:
         self._write_lock = threading.Lock()
         self._stderr: collections.deque[str] = collections.deque(maxlen=20)
         self._ready = threading.Event()
+        self._stderr_thread: threading.Thread | None = None
 
     # ---- start and stop ------------------------------------------------------------------
     def start(self, timeout: float = 20.0) -> dict[str, Any]:
@@ -70,7 +71,9 @@ class SshSession:
         self.proc = subprocess.Popen(self.target.argv(BOOTSTRAP), stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      start_new_session=True)
-        threading.Thread(target=self._drain_stderr, name="cockpit-ssh-stderr", daemon=True).start()
+        self._stderr_thread = threading.Thread(target=self._drain_stderr, daemon=True,
+                                               name="cockpit-ssh-stderr")
+        self._stderr_thread.start()
         threading.Thread(target=self._read_loop, name="cockpit-ssh-reader", daemon=True).start()
         script = helper_source()
         try:
@@ -182,6 +185,8 @@ class SshSession:
                 self._dispatch(json.loads(body[:jlen]), body[jlen:])
         finally:
             code = self.proc.wait()
+            if self._stderr_thread is not None:
+                self._stderr_thread.join(timeout=2.0)  # ssh's last words, before they are read
             self._fail_all(self._reason(code))
             self._ready.set()
 
