@@ -220,3 +220,28 @@ def test_unknown_host_key_wrong_path_and_bad_url_are_one_sentence(sshd: SshServe
     assert missing.stderr.strip().endswith(f"ssh://{sshd.alias}{tmp_path}/nowhere does not exist")
     bad = cockpit("watch", "ssh://host:port/x", "--db", str(tmp_path / "h.duckdb"))
     assert bad.returncode == 2 and "port is not a number" in bad.stderr
+
+
+def test_a_remote_folder_that_vanishes_is_a_state_and_comes_back(sshd: SshServer,
+                                                                 tmp_path: Path) -> None:
+    root = tmp_path / "runs"
+    (root / "job").mkdir(parents=True)
+    (root / "job" / "metrics.jsonl").write_text(jsonl(0, 3))
+    with StoreWriter(tmp_path / "h.duckdb") as writer:
+        engine = IngestEngine(writer, [f"ssh://{sshd.alias}{root}"], poll_interval=0.05,
+                              rescan_interval=0.1)
+        engine.start()
+        try:
+            wait_for(lambda: len(steps_of(writer, "job")) == 3, what="first lines")
+            os.rename(root, tmp_path / "elsewhere")  # unmounted, renamed, deleted
+            wait_for(lambda: rows(writer, "SELECT status FROM runs") == [("unknown",)],
+                     what="vanished state")
+            reason = rows(writer, "SELECT status_reason FROM runs")[0][0]
+            assert reason.startswith(f"ssh://{sshd.alias}{root} vanished at ")
+            os.rename(tmp_path / "elsewhere", root)
+            with open(root / "job" / "metrics.jsonl", "a") as f:
+                f.write(jsonl(3, 5))
+            wait_for(lambda: len(steps_of(writer, "job")) == 5, what="read on")
+            assert rows(writer, "SELECT status FROM runs") == [("running",)]
+        finally:
+            engine.stop()

@@ -144,6 +144,7 @@ class IngestEngine:
         self._lock = threading.Lock()
         self._reach: dict[int, Reachability] = {}  # id(source) -> last state seen
         self._scheduler: dict[str, tuple[str, str]] = {}  # run_id -> (status, reason) from Slurm
+        self._gone: dict[Location, float] = {}  # watched folders that vanished, since when
         for root in roots:
             self.add_root(root)
 
@@ -177,9 +178,18 @@ class IngestEngine:
                 continue  # its runs say so (_check_reachability); nothing to list meanwhile
             try:
                 found = discover(root.path, root.source)
+            except SourceUnavailable:
+                continue  # went down meanwhile: the next poll marks its runs
+            except FileNotFoundError:
+                self._root_gone(root)
+                continue
             except OSError as err:
                 self.stats.last_error = f"cannot scan {root}: {err}"
                 continue
+            if root in self._gone:
+                self._gone.pop(root)
+                for run in self._runs_under(root):
+                    self._release(run)
             for spec in found:
                 self._adopt(spec)
         if self.recordings:
@@ -588,20 +598,37 @@ class IngestEngine:
                 self.on_reachability(source.name, state)
 
     def _hold(self, run: _Run, state: Reachability) -> None:
+        since = time.strftime("%H:%M", time.localtime(state.since))
+        self._hold_as(run, f"remote unreachable since {since} ({state.reason})")
+
+    def _hold_as(self, run: _Run, reason: str) -> None:
+        """Its place cannot be read: `unknown` with the reason, not polled, not stalled."""
         if run.held is not None:
             return
-        run.held = (run.status, None)
-        since = time.strftime("%H:%M", time.localtime(state.since))
-        reason = f"remote unreachable since {since} ({state.reason})"
+        run.held = (run.status, run.status_reason)
         run.status = "unknown"
         self.writer.put_run_status(run.row.run_id, "unknown", reason)
+
+    def _runs_under(self, root: Location) -> list[_Run]:
+        return [r for r in self.runs.values()
+                if r.spec.source is root.source and r.spec.root == root.path]
+
+    def _root_gone(self, root: Location) -> None:
+        """A watched folder that vanished (deleted, unmounted, renamed): its runs say so once;
+        their history stays, and reading resumes if it comes back."""
+        if root in self._gone:
+            return
+        self._gone[root] = time.time()
+        since = time.strftime("%H:%M", time.localtime(self._gone[root]))
+        for run in self._runs_under(root):
+            self._hold_as(run, f"{root} vanished at {since}")
 
     def _release(self, run: _Run) -> None:
         if run.held is None:
             return
-        run.status, reason = run.held
+        run.status, run.status_reason = run.held
         run.held = None
-        self.writer.put_run_status(run.row.run_id, run.status, reason)
+        self.writer.put_run_status(run.row.run_id, run.status, run.status_reason)
 
     def _loop(self) -> None:
         last_stall_check = time.monotonic()
