@@ -167,7 +167,6 @@ class AppSettings:
         self.q.setValue("recent/folders", recent[:MAX_RECENT])
         return recent[:MAX_RECENT]
 
-
     def remote_folders(self) -> list[str]:
         """ssh:// folders and bucket prefixes added in the app: watched again at every start."""
         value = self.q.value("remote/folders", [])
