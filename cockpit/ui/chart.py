@@ -1,11 +1,19 @@
 """One live chart: a metric key across the selected runs.
 
-Every refresh asks each run's `SeriesBuffer` for the vertices that fit the current view
-(min/max envelope when zoomed out, raw points when zoomed in) and hands them to a lean
-`Trace` of one `CurveBundle` per layer (no second downsampling pass, bounds known up front,
-one graphics item for all runs; log y is applied here). NaN and +/-Inf, which a line cannot
-show, are drawn as markers on the top (NaN, +Inf) or bottom (-Inf) edge; alerts are triangles
-on the curve; a crosshair lists every run's value under the cursor.
+Every refresh asks each run's `SeriesBuffer` for what fits the view's pixel columns (the raw
+points while there are fewer than about two per column, else each column's true min and max
+as a vertical segment) and hands them to a lean `Trace` of one `CurveBundle` per layer (no
+second downsampling pass, bounds known up front, one graphics item for all runs; log y is
+applied here).
+
+The chart owns its ranges (pyqtgraph's auto-range is off): x follows all the data until the
+user zooms or pans it; y fits the finite values in view with outliers left out
+(`cockpit.ui.y_range`), and the values of a run after the start of a critical alert's episode
+do not count, so a diverged run does not flatten the others. Values outside the range get a
+mark with the value at the edge, and one click shows the full range. NaN and +/-Inf, which a
+line cannot show, are markers on the top (NaN, +Inf) or bottom (-Inf) edge; alerts are
+triangles on the curve; a crosshair lists every run's value under the cursor; a legend strip
+names every colour.
 """
 
 from __future__ import annotations
@@ -20,16 +28,31 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, Signal
-from PySide6.QtGui import QColor, QPaintEvent
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtGui import QColor, QPaintEvent, QResizeEvent
+from PySide6.QtWidgets import QToolButton, QVBoxLayout, QWidget
 
 from cockpit.model.keys import canonical_key
 from cockpit.ui import theme
-from cockpit.ui.chart_items import CurveBundle, GridLines, Trace, cosmetic_pen
+from cockpit.ui.export import export_widget_image
+from cockpit.ui.chart_items import (
+    ChartViewBox,
+    CurveBundle,
+    GridLines,
+    Trace,
+    ValueAxis,
+    cosmetic_pen,
+)
+from cockpit.ui.legend import LegendEntry, LegendStrip
 from cockpit.ui.live_cache import AlertRow, LiveSeriesCache
 from cockpit.ui.series import SeriesBuffer
+from cockpit.ui.y_range import YRange, robust_range
 
 EDGE_SYMBOLS = {"nan": "x", "posinf": "t1", "neginf": "t"}
+MAX_CLIP_LABELS = 6
+# Evidence keys that say where an alert's episode began (detectors name it their own way).
+EPISODE_START_KEYS = ("excursion_start_step", "since_step", "start_step", "window_start_step",
+                      "healthy_step", "last_finite_step", "first_bad_step")
+EPISODE_END_KEYS = ("recovered_at_step", "resumed_step")
 
 
 @dataclass(slots=True)
@@ -43,15 +66,26 @@ class RunCurve:
     seen_smoothing: float = -1.0
     edges: list[tuple[str, np.ndarray]] = field(default_factory=list)  # (kind, x) non-finite
     smooth_drawn: bool = False
-    seen_key: tuple[object, ...] = ()  # (x range, x mode, log y, smoothing) last drawn with
+    seen_key: tuple[object, ...] = ()  # (x range, width, x mode, log y, smoothing) drawn with
+    tooltip: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ClipMark:
+    """A stretch of one run's curve beyond the shown range: where, and how far it went."""
+
+    run_id: str
+    x: float
+    value: float  # in data units (not log10)
+    above: bool
 
 
 class TimedPlotWidget(pg.PlotWidget):
     """A PlotWidget that remembers what its repaints cost, so the frame timer can leave the
     repaint of a chart for the next tick rather than run past its budget."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)
         self.paint_s = 0.004  # smoothed seconds per repaint; a guess until the first one
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt API)
@@ -75,6 +109,13 @@ class MetricChart(QWidget):
         self.smoothing = 0.0
         self.curves: dict[str, RunCurve] = {}
         self.alerts: list[AlertRow] = []
+        self.follow_x = True  # x shows all the data and follows it as it grows
+        self.fit_y = True  # y fits what is in view (False once the user moved y)
+        self.full_y = False  # fit every finite value, outliers included
+        self.y_range: YRange | None = None
+        self.clip_marks: list[ClipMark] = []
+        self._protect: tuple[str, float, float] | None = None  # (run, x0, x1) kept in range
+        self._own_range_change = False
         self._drawn_key: tuple[object, ...] = ()
         self._decor_y: tuple[float, float] = (0.0, 0.0)
         self._edges_drawn = False
@@ -82,12 +123,16 @@ class MetricChart(QWidget):
         self.frames = 0
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        self.plot = TimedPlotWidget()
-        layout.addWidget(self.plot)
+        layout.setSpacing(0)
+        self.legend = LegendStrip()
+        self.plot = TimedPlotWidget(viewBox=ChartViewBox(), axisItems={"left": ValueAxis("left")})
+        layout.addWidget(self.legend)
+        layout.addWidget(self.plot, 1)
         item = self.plot.getPlotItem()
         item.setTitle(key, size="9pt")
         item.hideButtons()
         self.view = item.getViewBox()
+        self.view.disableAutoRange()
         self.grid = GridLines(item)
         self.view.addItem(self.grid, ignoreBounds=True)
         self.raw_layer = CurveBundle()  # every run's raw curve (faint while smoothing)
@@ -97,9 +142,12 @@ class MetricChart(QWidget):
         self.edge_markers = pg.ScatterPlotItem(size=7, pxMode=True, hoverable=False)
         self.alert_markers = pg.ScatterPlotItem(size=13, pxMode=True, hoverable=True,
                                                 tip=self._alert_tip)
-        self.view.addItem(self.edge_markers, ignoreBounds=True)
-        self.view.addItem(self.alert_markers, ignoreBounds=True)
+        self.clip_markers = pg.ScatterPlotItem(size=9, pxMode=True, hoverable=False)
+        self.clip_labels: list[pg.TextItem] = []
+        for marker in (self.edge_markers, self.alert_markers, self.clip_markers):
+            self.view.addItem(marker, ignoreBounds=True)
         self.edge_markers.setZValue(20)
+        self.clip_markers.setZValue(25)
         self.alert_markers.setZValue(30)
         self.cross = pg.InfiniteLine(angle=90, movable=False)
         self.focus_line = pg.InfiniteLine(angle=90, movable=False)
@@ -111,11 +159,18 @@ class MetricChart(QWidget):
         self.readout.setZValue(40)
         self.readout.setVisible(False)
         self.view.addItem(self.readout, ignoreBounds=True)
+        self.range_button = QToolButton(self.plot)
+        self.range_button.setAutoRaise(True)
+        self.range_button.setVisible(False)
+        self.range_button.clicked.connect(self.toggle_full_range)
         menu = self.view.menu
         menu.addSeparator()
         menu.addAction("Export PNG…").triggered.connect(self._ask_png)
         menu.addAction("Export SVG…").triggered.connect(self._ask_svg)
         menu.addAction("Export CSV (full resolution)…").triggered.connect(self._ask_csv)
+        self.view.sigXRangeChanged.connect(self._on_x_range_changed)
+        self.view.sigYRangeChanged.connect(self._on_y_range_changed)
+        self.view.sigResetRequested.connect(self.follow)
         self._mouse_proxy = pg.SignalProxy(self.plot.scene().sigMouseMoved, rateLimit=30,
                                            slot=self._on_mouse_moved)
         self.apply_theme()
@@ -133,8 +188,6 @@ class MetricChart(QWidget):
             if known is not None:
                 curve = known
             else:
-                # Vertices come decimated from the series' min/max pyramid (every spike kept),
-                # so the items draw them as they are: no second downsampling or clipping pass.
                 raw = self.raw_layer.add_trace()
                 smooth = self.smooth_layer.add_trace()
                 curve = self.curves[run_id] = RunCurve(run_id, name, color, raw, smooth)
@@ -143,7 +196,19 @@ class MetricChart(QWidget):
                 curve.color = color
                 curve.seen_version = -2
             self._style(curve)
+        self.curves = {run_id: self.curves[run_id] for run_id, _, _ in runs}
+        self._update_legend()
         self._commit()
+
+    def set_tooltips(self, tips: dict[str, str]) -> None:
+        """Longer text (path, status) shown when hovering a run's legend entry."""
+        for run_id, curve in self.curves.items():
+            curve.tooltip = tips.get(run_id, "")
+        self._update_legend()
+
+    def _update_legend(self) -> None:
+        self.legend.set_entries([LegendEntry(c.name, c.color, c.tooltip or c.name)
+                                 for c in self.curves.values()])
 
     def set_x_mode(self, mode: str) -> None:
         if mode == self.x_mode:
@@ -156,14 +221,19 @@ class MetricChart(QWidget):
         for curve in self.curves.values():
             curve.seen_version = -2
         self.focus_line.setVisible(False)
-        self.view.enableAutoRange(x=True)
+        self._protect = None
+        self.follow_x = self.fit_y = True
 
     def set_log_y(self, on: bool) -> None:
         if on == self.log_y:
             return
         self.log_y = on
-        self.plot.getPlotItem().setLogMode(x=False, y=on)
-        self.view.enableAutoRange(y=True)
+        self._own_range_change = True
+        try:
+            self.plot.getPlotItem().setLogMode(x=False, y=on)
+        finally:
+            self._own_range_change = False
+        self.fit_y = True
 
     def set_smoothing(self, weight: float) -> None:
         self.smoothing = weight
@@ -173,7 +243,9 @@ class MetricChart(QWidget):
 
     def set_alerts(self, alerts: list[AlertRow]) -> None:
         mine = [a for a in alerts if a.run_id in self.curves and _alert_key(a) == self.key]
-        self.alerts = mine
+        if mine != self.alerts:
+            self.alerts = mine
+            self._drawn_key = ()  # the scale may change (a critical episode began)
 
     def apply_theme(self) -> None:
         t = theme.current()
@@ -188,6 +260,11 @@ class MetricChart(QWidget):
         self.cross.setPen(pg.mkPen(t.dim_text, width=1, style=Qt.PenStyle.DashLine))
         self.focus_line.setPen(pg.mkPen(t.severity["warning"], width=1))
         self.readout.fill = pg.mkBrush(QColor(t.base).lighter(110).name() + "e0")
+        self.range_button.setStyleSheet(
+            f"QToolButton {{ color: {t.text}; background: {QColor(t.base).name()}cc; "
+            f"border: 1px solid {t.dim_text}; border-radius: 3px; padding: 1px 6px; "
+            f"font-size: 8pt; }}")
+        self.legend.update()
         for curve in self.curves.values():
             self._style(curve)
         self._commit()
@@ -209,19 +286,107 @@ class MetricChart(QWidget):
             curve.raw.setPen(cosmetic_pen(color))  # 1 px: the raster engine's fast path
             curve.smooth.setVisible(False)
 
-    # ---- drawing ---------------------------------------------------------------------------
-    def _target_range(self) -> tuple[float, float, int]:
-        """The x range to decimate for: the whole data while following, else the view."""
-        width = max(int(self.view.width()), 100)
-        auto_x = bool(self.view.state["autoRange"][0])
-        if auto_x:
-            bounds = [b for b in (self._buffer(c.run_id) for c in self.curves.values()) if b]
-            spans = [s for s in (b.x_bounds(self.x_mode) for b in bounds) if s]
-            if spans:
-                return min(s[0] for s in spans), max(s[1] for s in spans), width
-        (x0, x1), _ = self.view.viewRange()
-        return float(x0), float(x1), width
+    # ---- ranges ----------------------------------------------------------------------------
+    def _data_x_bounds(self) -> tuple[float, float] | None:
+        spans = [s for s in (b.x_bounds(self.x_mode) for b in
+                             (self._buffer(r) for r in self.curves) if b) if s]
+        if not spans:
+            return None
+        lo, hi = min(s[0] for s in spans), max(s[1] for s in spans)
+        if hi <= lo:  # one point: give it some room
+            half = 0.5 if self.x_mode == "step" else 1.0
+            lo, hi = lo - half, hi + half
+        return lo, hi
 
+    def _x_window(self) -> tuple[float, float]:
+        """The x range to draw: all the data while following, else the view's."""
+        if self.follow_x:
+            bounds = self._data_x_bounds()
+            if bounds is not None:
+                return bounds
+        (x0, x1), _ = self.view.viewRange()
+        return float(x0), float(x1)
+
+    def _pixels(self, x0: float, x1: float) -> tuple[float, float]:
+        """(width in device pixels of [x0, x1], how far x0 lies right of a pixel boundary):
+        the chart decimates to exactly the screen's pixel columns."""
+        a = self.view.mapViewToScene(QPointF(x0, 0.0)).x()
+        b = self.view.mapViewToScene(QPointF(x1, 0.0)).x()
+        width = b - a
+        if not (math.isfinite(width) and width > 1):
+            return max(float(self.view.width()), 16.0), 0.0
+        return float(width), float(a - math.floor(a))
+
+    def _set_range(self, x: tuple[float, float] | None = None,
+                   y: tuple[float, float] | None = None) -> None:
+        self._own_range_change = True
+        try:
+            if x is not None and tuple(self.view.viewRange()[0]) != x:
+                self.view.setXRange(x[0], x[1], padding=0)
+            if y is not None and tuple(self.view.viewRange()[1]) != y:
+                self.view.setYRange(y[0], y[1], padding=0)
+        finally:
+            self._own_range_change = False
+
+    def _on_x_range_changed(self, *_: object) -> None:
+        if not self._own_range_change:  # the user (or code outside) moved x: stop following
+            self.follow_x = False
+
+    def _on_y_range_changed(self, *_: object) -> None:
+        if not self._own_range_change:
+            self.fit_y = False
+
+    def toggle_full_range(self) -> None:
+        """One click: every finite value in view (no outlier left out); again: back to fit."""
+        self.full_y = not self.full_y
+        self.fit_y = True
+        self.refresh(force=True)
+
+    def _cut_x(self) -> dict[str, float]:
+        """Per run, where its first critical episode on this chart began: later values do not
+        set the scale."""
+        cuts: dict[str, float] = {}
+        for alert in self.alerts:
+            if alert.severity != "critical":
+                continue
+            start = _episode(alert)[0]
+            x = self._x_of_step(alert.run_id, start) if start is not None else None
+            x = x if x is not None else _alert_x(alert, self.x_mode)
+            if x is not None:
+                cuts[alert.run_id] = min(x, cuts.get(alert.run_id, math.inf))
+        return cuts
+
+    def _x_of_step(self, run_id: str, step: float) -> float | None:
+        if self.x_mode == "step":
+            return float(step)
+        buffer = self._buffer(run_id)
+        return buffer.x_at_step(step, self.x_mode) if buffer is not None else None
+
+    def _fit_y(self, x0: float, x1: float) -> YRange | None:
+        cuts = {} if self.full_y else self._cut_x()
+        values: list[np.ndarray] = []
+        protect: list[np.ndarray] = []
+        for curve in self.curves.values():
+            if self._buffer(curve.run_id) is None:
+                continue
+            x, y = curve.raw.getData()
+            with np.errstate(invalid="ignore"):
+                inside = (x >= x0) & (x <= x1)
+                if curve.run_id in cuts:
+                    values.append(y[inside & (x < cuts[curve.run_id])])
+                else:
+                    values.append(y[inside])
+                if self._protect is not None and self._protect[0] == curve.run_id:
+                    protect.append(y[inside & (x >= self._protect[1]) & (x <= self._protect[2])])
+        if not values:
+            return None
+        got = robust_range(np.concatenate(values),
+                           np.concatenate(protect) if protect else None, full=self.full_y)
+        if got is None and cuts:  # every value came after a cut: show them anyway
+            got = robust_range(np.concatenate([c.raw.getData()[1] for c in self.curves.values()]))
+        return got
+
+    # ---- drawing ---------------------------------------------------------------------------
     def _buffer(self, run_id: str) -> SeriesBuffer | None:
         return self.cache.series(run_id, self.key)
 
@@ -230,10 +395,15 @@ class MetricChart(QWidget):
         """Seconds a repaint of this chart takes, smoothed over the recent ones."""
         return self.plot.paint_s
 
+    def _draw_key(self) -> tuple[object, ...]:
+        x0, x1 = self._x_window()
+        width, offset = self._pixels(x0, x1)
+        return (x0, x1, round(width, 1), round(offset, 2), self.x_mode, self.log_y,
+                self.smoothing)
+
     def needs_redraw(self) -> bool:
         """Whether `refresh()` has a curve to redraw (data, view or settings moved)."""
-        target = self._target_range()
-        key = (target, self.x_mode, self.log_y, self.smoothing)
+        key = self._draw_key()
         for curve in self.curves.values():
             buffer = self._buffer(curve.run_id)
             if buffer is None:
@@ -242,15 +412,18 @@ class MetricChart(QWidget):
             elif (curve.seen_key != key or buffer.version != curve.seen_version
                   or buffer.smoothing != curve.seen_smoothing):
                 return True
-        return False
+        return key != self._drawn_key
 
     def refresh(self, force: bool = False, deadline: float | None = None) -> bool:
         """Redraw the curves whose data, view or settings changed. Returns True when
         something was drawn. With a `deadline` (perf_counter seconds) it stops between
         curves once past it; the rest are drawn on the next call (each curve remembers what
         it last drew), so one chart of many runs never holds the GUI thread for long."""
-        target = self._target_range()
-        key = (target, self.x_mode, self.log_y, self.smoothing)
+        x0, x1 = self._x_window()
+        if self.follow_x and self._data_x_bounds() is not None:
+            self._set_range(x=(x0, x1))
+        key = self._draw_key()
+        columns, offset = self._pixels(x0, x1)
         drawn = False
         complete = True
         for curve in self.curves.values():
@@ -260,6 +433,7 @@ class MetricChart(QWidget):
                     curve.raw.clear()
                     curve.smooth.clear()
                     curve.seen_version = -1
+                    drawn = True
                 continue
             if not (force or curve.seen_key != key or buffer.version != curve.seen_version
                     or buffer.smoothing != curve.seen_smoothing):
@@ -267,12 +441,11 @@ class MetricChart(QWidget):
             if drawn and deadline is not None and time.perf_counter() > deadline:
                 complete = False
                 break
-            x0, x1, width = target
-            raw = buffer.decimate(x0, x1, width, self.x_mode)
-            curve.raw.set_data(raw.x, self._y(raw.y))
+            raw = buffer.decimate(x0, x1, columns, self.x_mode, offset_px=offset)
+            curve.raw.set_data(raw.x, self._y(raw.y), "pairs" if raw.envelope else "finite")
             if self.smoothing > 0 and buffer.smoothing > 0:
-                sm = buffer.decimate(x0, x1, width, self.x_mode, smoothed=True)
-                curve.smooth.set_data(sm.x, self._y(sm.y))
+                sm = buffer.decimate(x0, x1, columns, self.x_mode, True, offset)
+                curve.smooth.set_data(sm.x, self._y(sm.y), "pairs" if sm.envelope else "finite")
                 curve.smooth_drawn = True
             elif curve.smooth_drawn:
                 curve.smooth.clear()
@@ -284,25 +457,21 @@ class MetricChart(QWidget):
                 ("nan", raw.nan_x), ("posinf", raw.posinf_x), ("neginf", raw.neginf_x)) if len(xs)]
             drawn = True
         self._commit()
-        if drawn:
-            self._settle_view()
+        if (drawn and complete) or force or key != self._drawn_key:
+            if self.fit_y:
+                self.y_range = self._fit_y(x0, x1)
+                if self.y_range is not None:
+                    self._set_range(y=(self.y_range.lo, self.y_range.hi))
+            self.view.updateMatrix()  # now, not in the paint (one repaint per update)
         y_range = tuple(self.view.viewRange()[1])
-        if (drawn and complete) or key != self._drawn_key or y_range != self._decor_y:
+        if (drawn and complete) or force or key != self._drawn_key or y_range != self._decor_y:
             self._decor_y = (float(y_range[0]), float(y_range[1]))
+            self._draw_clips(x0, x1)
             self._draw_edges()
             self._draw_alerts()
-            self._settle_view()
             self.frames += 1
         self._drawn_key = key
         return drawn
-
-    def _settle_view(self) -> None:
-        """Auto-range the view and apply its transform now rather than in its paint: pyqtgraph
-        defers both to the paint, where they invalidate the scene again and every chart that
-        changed was painted twice per frame."""
-        if any(self.view.state["autoRange"]):
-            self.view.updateAutoRange()
-        self.view.updateMatrix()
 
     def _y(self, y: np.ndarray) -> np.ndarray:
         """Values as the view plots them: log10 in log mode (non-positive values break the
@@ -311,6 +480,73 @@ class MetricChart(QWidget):
             return y
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(y > 0, np.log10(np.where(y > 0, y, 1.0)), np.nan)
+
+    def _value(self, y: float) -> float:
+        """A plotted y back in data units."""
+        return 10.0**y if self.log_y else y
+
+    def _draw_clips(self, x0: float, x1: float) -> None:
+        """Where a curve leaves the range shown: a triangle at the edge, and the farthest value
+        of that stretch as a label (the largest stretches first)."""
+        _, (y0, y1) = self.view.viewRange()
+        marks: list[ClipMark] = []
+        gap = (x1 - x0) / max(self._pixels(x0, x1)[0], 1.0) * 4  # a stretch: no break wider than 4 px
+        for curve in self.curves.values():
+            if self._buffer(curve.run_id) is None:
+                continue
+            x, y = curve.raw.getData()
+            with np.errstate(invalid="ignore"):
+                inside = (x >= x0) & (x <= x1)
+                for above, beyond in ((True, inside & (y > y1)), (False, inside & (y < y0))):
+                    idx = np.flatnonzero(beyond)
+                    if len(idx) == 0:
+                        continue
+                    xs, ys = x[idx], y[idx]
+                    breaks = np.flatnonzero(np.diff(xs) > gap) + 1
+                    for part in np.split(np.arange(len(idx)), breaks):
+                        j = part[np.argmax(ys[part])] if above else part[np.argmin(ys[part])]
+                        marks.append(ClipMark(curve.run_id, float(xs[j]),
+                                              self._value(float(ys[j])), above))
+        self.clip_marks = marks
+        pad = (y1 - y0) * 0.02
+        spots = []
+        for m in marks:
+            color = self.curves[m.run_id].color
+            spots.append({"pos": (m.x, y1 - pad if m.above else y0 + pad),
+                          "symbol": "t1" if m.above else "t", "brush": pg.mkBrush(color),
+                          "pen": pg.mkPen(theme.current().chart_bg, width=1)})
+        self.clip_markers.setData(spots)
+        labelled = sorted(marks, key=lambda m: -abs(m.value))[:MAX_CLIP_LABELS]
+        while len(self.clip_labels) < len(labelled):
+            label = pg.TextItem(anchor=(0.5, 0))
+            label.setZValue(26)
+            self.view.addItem(label, ignoreBounds=True)
+            self.clip_labels.append(label)
+        t = theme.current()
+        for label, m in zip(self.clip_labels, labelled, strict=False):
+            arrow = "\u2191" if m.above else "\u2193"
+            label.setAnchor((0.5, 0.0) if m.above else (0.5, 1.0))
+            label.setHtml(f"<span style='color:{self.curves[m.run_id].color}; font-size:8pt; "
+                          f"background:{t.chart_bg}'>{arrow}{_fmt(m.value)}</span>")
+            label.setPos(m.x, y1 - 2.5 * pad if m.above else y0 + 2.5 * pad)
+            label.setVisible(True)
+        for label in self.clip_labels[len(labelled):]:
+            label.setVisible(False)
+        clipping = bool(marks)
+        self.range_button.setText("Fit range" if self.full_y else "Full range")
+        self.range_button.setToolTip(
+            "Back to the range that leaves outliers out" if self.full_y else
+            "Values lie outside this range (marked at the edge): show every finite value")
+        self.range_button.setVisible(clipping or self.full_y)
+        self._place_range_button()
+
+    def _place_range_button(self) -> None:
+        self.range_button.adjustSize()
+        self.range_button.move(self.plot.width() - self.range_button.width() - 8, 4)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        self._place_range_button()
 
     def _draw_edges(self) -> None:
         """Non-finite points as symbols pinned to the top or bottom edge of the view."""
@@ -416,24 +652,35 @@ class MetricChart(QWidget):
         self.cross.setVisible(False)
         self.readout.setVisible(False)
 
-    def focus(self, x: float) -> None:
-        """Center the view on x (an alert) with enough context, and mark it."""
-        spans = [s for s in (b.x_bounds(self.x_mode) for b in
-                             (self._buffer(r) for r in self.curves) if b) if s]
-        lo = min((s[0] for s in spans), default=x - 50)
-        hi = max((s[1] for s in spans), default=x + 50)
-        half = max((hi - lo) * 0.1, 25.0 if self.x_mode == "step" else 30.0)
-        self.view.setXRange(x - half, x + half, padding=0)
-        self.view.enableAutoRange(y=True)
+    def focus(self, x: float, alert: AlertRow | None = None) -> None:
+        """Fit x and y to an alert's episode (where it began to where it ended or the alert
+        fired, with context on both sides) and mark the alert's x."""
+        start_x, end_x = x, x
+        if alert is not None:
+            start, end = _episode(alert)
+            for step, is_start in ((start, True), (end, False)):
+                got = self._x_of_step(alert.run_id, step) if step is not None else None
+                if got is not None and is_start:
+                    start_x = min(start_x, got)
+                elif got is not None:
+                    end_x = max(end_x, got)
+        bounds = self._data_x_bounds() or (x - 50, x + 50)
+        least = max((bounds[1] - bounds[0]) * 0.04, 20.0 if self.x_mode == "step" else 30.0)
+        pad = max((end_x - start_x) * 0.6, least)
+        self._protect = (alert.run_id, start_x, end_x) if alert is not None else None
+        self.follow_x = False
+        self.fit_y = True
+        self._set_range(x=(start_x - pad, end_x + pad))
         self.focus_line.setPos(x)
         self.focus_line.setVisible(True)
+        self.refresh(force=True)
 
     def follow(self) -> None:
-        """Back to showing everything as it grows."""
+        """Back to showing everything as it grows, y fitted to it."""
         self.focus_line.setVisible(False)
-        self.view.enableAutoRange(x=True, y=True)
+        self._protect = None
+        self.follow_x = self.fit_y = True
         self.refresh(force=True)  # all the data, not the zoomed-in slice
-        self.view.updateAutoRange()
 
     # ---- export ----------------------------------------------------------------------------
     # Bound methods, not lambdas: the menu outlives nothing it does not own.
@@ -447,28 +694,8 @@ class MetricChart(QWidget):
         self.exportRequested.emit("csv")
 
     def export_image(self, path: Path) -> None:
-        """PNG through pyqtgraph; SVG by painting the widget into QSvgGenerator (pyqtgraph's
-        SVG exporter cannot parse the paths Qt 6.11 writes)."""
-        if path.suffix.lower() == ".svg":
-            from PySide6.QtCore import QRect, QSize
-            from PySide6.QtGui import QPainter
-            from PySide6.QtSvg import QSvgGenerator
-
-            size = self.plot.size()
-            gen = QSvgGenerator()
-            gen.setFileName(str(path))
-            gen.setSize(QSize(size.width(), size.height()))
-            gen.setViewBox(QRect(0, 0, size.width(), size.height()))
-            gen.setTitle(f"Cockpit: {self.key}")
-            painter = QPainter(gen)
-            try:
-                self.plot.render(painter)
-            finally:
-                painter.end()
-            return
-        from pyqtgraph.exporters import ImageExporter
-
-        ImageExporter(self.plot.getPlotItem()).export(str(path))
+        """PNG or SVG (by suffix) of the chart as shown, legend included."""
+        export_widget_image(self, path, f"Cockpit: {self.key}")
 
     def export_csv(self, path: Path) -> int:
         """Full-resolution points of every run on this chart; returns the row count."""
@@ -488,6 +715,18 @@ class MetricChart(QWidget):
                                 repr(float(t)) if math.isfinite(t) else "", repr(float(v))])
                     n += 1
         return n
+
+
+def _episode(alert: AlertRow) -> tuple[float | None, float | None]:
+    """(first step, last step) of the episode an alert reports, from its evidence."""
+    ev = alert.evidence or {}
+    step = alert.step
+    starts = [float(ev[k]) for k in EPISODE_START_KEYS if isinstance(ev.get(k), int | float)]
+    ends = [float(ev[k]) for k in EPISODE_END_KEYS if isinstance(ev.get(k), int | float)]
+    if step is not None:
+        starts = [s for s in starts if s <= step] or [float(step)]
+        ends = [e for e in ends if e >= step] or [float(step)]
+    return (min(starts) if starts else None), (max(ends) if ends else None)
 
 
 def _alert_key(alert: AlertRow) -> str:

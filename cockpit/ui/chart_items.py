@@ -1,10 +1,13 @@
-"""Lean pyqtgraph items for live charts: the curves of all runs as one item, and a grid
-drawn in device pixels.
+"""Lean pyqtgraph items for live charts: the curves of all runs as one item, a grid drawn in
+device pixels, a value axis whose log ticks stay readable, and a view box that zooms x with
+the wheel.
 
 `PlotDataItem` re-checks, re-downsamples and re-clips on every `setData` and on every view
 change, and its bounds cost an O(n) scan each time the view auto-ranges. Our vertices come
-already decimated from the min/max pyramid (about two per pixel column), so a `Trace` only
-turns them into one QPainterPath and knows its bounds from the moment it gets them.
+already decimated per pixel column (raw points, or each column's min and max as a vertical
+segment), so a `Trace` only turns them into one QPainterPath and knows its bounds from the
+moment it gets them. Every vertex is also drawn as a pixel: a lone finite point between
+NaNs, or a column whose min equals its max, would otherwise draw nothing.
 pyqtgraph's axis grid draws three tick levels through a QPicture; with the raster engine that
 cost 8-10 ms per chart frame, about half of a frame. `GridLines` draws the two coarser levels
 as pixel-aligned opaque lines.
@@ -16,8 +19,9 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QLineF, QPointF, QRectF
-from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen
+from pyqtgraph import functions as fn
+from PySide6.QtCore import QLineF, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen, QPolygonF
 
 from cockpit.ui import theme
 
@@ -32,22 +36,27 @@ def cosmetic_pen(color: QColor | str, width: float = 1.0) -> QPen:
 
 
 class Trace:
-    """One run's polyline inside a `CurveBundle`: vertices in view coordinates (NaN breaks
-    the line), a pen and a visibility flag. Not a QGraphicsItem: the bundle draws it."""
+    """One run's vertices inside a `CurveBundle`, in view coordinates: a polyline (NaN breaks
+    it) or, `connect="pairs"`, one segment per pair (a pixel column's min and max); a pen and
+    a visibility flag. Not a QGraphicsItem: the bundle draws it."""
 
     def __init__(self, bundle: CurveBundle) -> None:
         self._bundle = bundle
         self.xData: np.ndarray = _EMPTY
         self.yData: np.ndarray = _EMPTY
+        self.connect = "finite"
         self.opts: dict[str, QPen] = {"pen": cosmetic_pen("#ffffff")}
         self.path: QPainterPath | None = None
+        self.points: QPolygonF | None = None
         self.bounds: tuple[float, float, float, float] | None = None  # x0, x1, y0, y1
         self.visible = True
 
-    def set_data(self, x: np.ndarray, y: np.ndarray) -> None:
+    def set_data(self, x: np.ndarray, y: np.ndarray, connect: str = "finite") -> None:
         self.xData = np.asarray(x, dtype=np.float64)
         self.yData = np.asarray(y, dtype=np.float64)
+        self.connect = connect
         self.path = None
+        self.points = None
         self.bounds = _finite_bounds(self.xData, self.yData)
         self._bundle.touch()
 
@@ -150,12 +159,28 @@ class CurveBundle(pg.GraphicsObject):
             if not t.visible or len(t.xData) == 0:
                 continue
             if t.path is None:
-                t.path = pg.arrayToQPath(t.xData, t.yData, connect="finite")
+                t.path = pg.arrayToQPath(t.xData, t.yData, connect=t.connect)
+                t.points = _points(t.xData, t.yData)
             p.setPen(t.opts["pen"])
             p.drawPath(t.path)
+            if t.points is not None:
+                p.drawPoints(t.points)
 
 
 _EMPTY = np.empty(0)
+
+
+def _points(x: np.ndarray, y: np.ndarray) -> QPolygonF | None:
+    """The finite vertices as a polygon for `drawPoints` (filled straight from numpy)."""
+    keep = np.isfinite(x) & np.isfinite(y)
+    n = int(keep.sum())
+    if n == 0:
+        return None
+    poly = fn.create_qpolygonf(n)
+    arr = fn.ndarray_from_qpolygonf(poly)
+    arr[:, 0] = x[keep]
+    arr[:, 1] = y[keep]
+    return poly
 
 
 class GridLines(pg.GraphicsObject):
@@ -245,3 +270,107 @@ def _finite_bounds(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float, f
     if len(fx) == 0 or len(fy) == 0:
         return None
     return float(fx.min()), float(fx.max()), float(fy.min()), float(fy.max())
+
+
+class ValueAxis(pg.AxisItem):
+    """The y axis. In log mode pyqtgraph labels every minor tick (2..9 of each decade), and
+    the labels run into each other; here only decades (or, within a decade or so, 1-2-5
+    steps) are labelled, spaced to fit the axis's height, with unlabelled minor ticks."""
+
+    MIN_LABEL_PX = 28.0
+
+    def setLogMode(self, *args: object, **kwargs: object) -> None:  # noqa: N802
+        super().setLogMode(*args, **kwargs)
+        self.setStyle(maxTextLevel=0 if self.logMode else 2)
+
+    def logTickValues(  # noqa: N802
+        self, minVal: float, maxVal: float, size: float, stdTicks: object  # noqa: N803
+    ) -> list[tuple[float, list[float]]]:
+        return log_ticks(minVal, maxVal, size, self.MIN_LABEL_PX)
+
+    def logTickStrings(  # noqa: N802
+        self, values: list[float], scale: float, spacing: float
+    ) -> list[str]:
+        return [format_power(v) for v in values]
+
+
+def log_ticks(lo: float, hi: float, size_px: float, min_px: float = 28.0
+              ) -> list[tuple[float, list[float]]]:
+    """(spacing, values) levels for a log10 axis over [lo, hi] drawn `size_px` long: labelled
+    ticks at least `min_px` apart, then unlabelled minor ticks."""
+    lo, hi = sorted((lo, hi))
+    if not (math.isfinite(lo) and math.isfinite(hi)) or hi - lo <= 0 or size_px <= 0:
+        return []
+    per_decade = size_px / (hi - lo)
+    if per_decade * 0.3 < min_px:  # several decades: label 1, 10, 100 (or every k-th)
+        step = next((k for k in (1, 2, 3, 5, 10, 20, 50, 100) if k * per_decade >= min_px), 200)
+        first = math.ceil(lo / step) * step
+        major = [float(v) for v in np.arange(first, hi + 1e-9, step)]
+        if step > 1:
+            minor = [float(v) for v in range(math.ceil(lo), math.floor(hi) + 1) if v % step]
+        elif per_decade >= 4 * min_px / 3:
+            minor = [d + math.log10(m) for d in range(math.floor(lo), math.ceil(hi))
+                     for m in range(2, 10) if lo <= d + math.log10(m) <= hi]
+        else:
+            minor = []
+        return [(float(step), major), (0.0, minor)]
+    # Within a decade or two: nice steps of the values themselves, labelled where they fit.
+    for mantissas in ((1, 2, 5), (1, 2, 3, 4, 5, 6, 7, 8, 9)):
+        candidates = [d + math.log10(m) for d in range(math.floor(lo) - 1, math.ceil(hi) + 1)
+                      for m in mantissas]
+        inside = [v for v in candidates if lo <= v <= hi]
+        gaps = np.diff(inside) * per_decade if len(inside) > 1 else np.array([np.inf])
+        if gaps.min() >= min_px and len(inside) >= 3 or mantissas[-1] == 9:
+            break
+    labelled: list[float] = []
+    for v in inside:  # keep those that do not run into the previous label
+        if not labelled or (v - labelled[-1]) * per_decade >= min_px:
+            labelled.append(float(v))
+    rest = [float(v) for v in inside if v not in labelled]
+    return [(0.0, labelled), (0.0, rest)]
+
+
+_SUPERSCRIPT = str.maketrans("-0123456789",
+                             "\u207b\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079")
+
+
+def format_power(v: float) -> str:
+    """10**v for an axis label: plain between 0.001 and 10000, else m·10ⁿ."""
+    value = 10.0**v
+    if 1e-3 <= value < 1e4:
+        return f"{value:.4g}"
+    exponent = math.floor(v + 1e-9)
+    mantissa = 10.0 ** (v - exponent)
+    power = "10" + str(exponent).translate(_SUPERSCRIPT)
+    return power if abs(mantissa - 1) < 1e-6 else f"{mantissa:.2g}\u00b7{power}"
+
+
+class ChartViewBox(pg.ViewBox):
+    """The wheel zooms x only (the y range follows the data in view); over the y axis it
+    zooms y. A double click asks the chart to show everything again."""
+
+    sigResetRequested = Signal()
+
+    def wheelEvent(self, ev: object, axis: int | None = None) -> None:  # noqa: N802
+        if axis == 1:
+            enabled = self.state["mouseEnabled"][:]
+            self.state["mouseEnabled"] = [False, True]
+            try:
+                super().wheelEvent(ev, axis)
+            finally:
+                self.state["mouseEnabled"] = enabled
+            return
+        enabled = self.state["mouseEnabled"][:]
+        self.state["mouseEnabled"] = [enabled[0], False]
+        try:
+            super().wheelEvent(ev, axis)
+        finally:
+            self.state["mouseEnabled"] = enabled
+
+    def mouseClickEvent(self, ev: object) -> None:  # noqa: N802
+        double = getattr(ev, "double", lambda: False)()
+        if double and ev.button() == Qt.MouseButton.LeftButton:  # type: ignore[attr-defined]
+            ev.accept()  # type: ignore[attr-defined]
+            self.sigResetRequested.emit()
+            return
+        super().mouseClickEvent(ev)

@@ -251,7 +251,7 @@ class ChartsPanel(QWidget):
         self._pending_focus = None
         if self.key_filter.text() and key not in self.key_filter.text():
             self.key_filter.clear()
-        chart.focus(x)
+        chart.focus(x, alert)
         self.scroll_area.ensureWidgetVisible(chart)
         return True
 

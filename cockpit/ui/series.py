@@ -9,12 +9,14 @@ Non-finite values are kept apart as markers because a line cannot show them.
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass
 
 import numpy as np
 
-FACTOR = 4  # block size growth per pyramid level
+from cockpit.ui.envelope import FACTOR, column_envelope, unsorted_column_envelope
+
 _EMA_BLOCK = 64
 
 
@@ -147,7 +149,12 @@ class Decimated:
     nan_x: np.ndarray  # x of NaN points
     posinf_x: np.ndarray
     neginf_x: np.ndarray
-    full_resolution: bool
+    full_resolution: bool  # True: raw points, a polyline; False: (min, max) pairs per column
+
+    @property
+    def envelope(self) -> bool:
+        """Vertices come in (min, max) pairs, one vertical segment per pixel column."""
+        return not self.full_resolution
 
 
 class SeriesBuffer:
@@ -234,6 +241,19 @@ class SeriesBuffer:
     def _sorted(self, x_mode: str) -> bool:
         return self.ts_sorted if x_mode == "time" else self.step_sorted
 
+    def x_at_step(self, step: float, x_mode: str) -> float | None:
+        """The x (step or wall time) of the first point logged at or after `step`."""
+        with self.lock:
+            steps = self.steps.view
+            if len(steps) == 0:
+                return None
+            if self.step_sorted:
+                i = min(int(np.searchsorted(steps, step, side="left")), len(steps) - 1)
+            else:
+                with np.errstate(invalid="ignore"):
+                    i = int(np.nanargmin(np.abs(steps - step)))
+            return float(self.x_array(x_mode)[i])
+
     def x_bounds(self, x_mode: str) -> tuple[float, float] | None:
         with self.lock:
             xs = self.x_array(x_mode)
@@ -248,36 +268,45 @@ class SeriesBuffer:
         self,
         x0: float,
         x1: float,
-        width_px: int,
+        width_px: float,
         x_mode: str = "step",
         smoothed: bool = False,
+        offset_px: float = 0.0,
     ) -> Decimated:
-        """Vertices for the x range [x0, x1] on a chart `width_px` wide: raw points while
-        they are at most 2 per pixel, else the min and max of about one block per pixel."""
+        """What to draw of [x0, x1] spread over `width_px` pixels: the raw points while there
+        are at most about 2 per pixel column (plus one beyond each edge, so the line leaves
+        the view), else each column's true min and max as a vertical segment (`envelope`).
+        `offset_px` (0 to 1): how far left of x0 the first device pixel column begins, so the
+        columns are the screen's own."""
         with self.lock:
             xs = self.x_array(x_mode)
             ys = self.smoothed.view if smoothed else self.values.view
             pyramid = self.smoothed_pyramid if smoothed else self.pyramid
             n = min(len(xs), len(ys))
             if n == 0:
-                empty = np.empty(0)
-                return Decimated(empty, empty, empty, empty, empty, True)
-            if self._sorted(x_mode):
-                i0 = max(int(np.searchsorted(xs[:n], x0, side="left")) - 1, 0)
-                i1 = min(int(np.searchsorted(xs[:n], x1, side="right")) + 1, n)
+                return Decimated(_E, _E, _E, _E, _E, True)
+            xs, ys = xs[:n], ys[:n]
+            per_px = (x1 - x0 if x1 > x0 else 1.0) / max(width_px, 1e-9)
+            columns = max(int(math.ceil(width_px + offset_px)), 1)
+            left = x0 - offset_px * per_px  # the first column's left edge
+            right = left + columns * per_px  # the last column's right edge
+            ordered = self._sorted(x_mode)
+            if ordered:
+                i0 = max(int(np.searchsorted(xs, x0, side="left")) - 1, 0)
+                i1 = min(int(np.searchsorted(xs, x1, side="right")) + 1, n)
             else:
                 i0, i1 = 0, n
-            markers = self._markers(xs, i0, i1, width_px) if not smoothed else (_E, _E, _E)
-            budget = max(int(width_px), 64) * 2
-            count = i1 - i0
-            if count <= budget:
-                return Decimated(xs[i0:i1].copy(), ys[i0:i1].copy(), markers[0], markers[1],
-                                 markers[2], True)
-            k = 0
-            while k < pyramid.depth - 1 and count / FACTOR ** (k + 1) > budget / 2:
-                k += 1
-            x, y = _envelope(xs, ys, pyramid, k, i0, i1)
-            return Decimated(x, y, markers[0], markers[1], markers[2], False)
+            markers = self._markers(xs, i0, i1, columns) if not smoothed else (_E, _E, _E)
+            if i1 - i0 <= 2 * columns:
+                return Decimated(xs[i0:i1].copy(), ys[i0:i1].copy(), *markers, True)
+            if ordered:
+                cx, lo, hi = column_envelope(xs, ys, pyramid, left, right, columns)
+            else:
+                cx, lo, hi = unsorted_column_envelope(xs, ys, left, right, columns)
+        y = np.empty(2 * len(cx))
+        y[0::2] = lo
+        y[1::2] = hi
+        return Decimated(np.repeat(cx, 2), y, *markers, False)
 
     def _markers(
         self, xs: np.ndarray, i0: int, i1: int, width_px: int
@@ -302,29 +331,3 @@ def _appends_sorted(existing: np.ndarray, new: np.ndarray) -> bool:
     if len(new) > 1 and bool((np.diff(new) < 0).any()):
         return False
     return not (len(existing) and len(new) and new[0] < existing[-1])
-
-
-def _envelope(
-    xs: np.ndarray, ys: np.ndarray, pyramid: MinMaxPyramid, k: int, i0: int, i1: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Interleaved (min, max) per block of level k covering [i0, i1), plus the raw-reduced tail."""
-    size = FACTOR ** (k + 1)
-    mins, maxs = pyramid.level(k)
-    b0 = i0 // size
-    b1 = min(-(-i1 // size), len(mins))
-    bx = xs[np.arange(b0, b1) * size]
-    x = np.repeat(bx, 2)
-    y = np.empty(2 * (b1 - b0))
-    y[0::2] = mins[b0:b1]
-    y[1::2] = maxs[b0:b1]
-    tail_start = b1 * size
-    if tail_start < i1:  # points after the last complete block
-        tail = ys[tail_start:i1]
-        tail = tail[np.isfinite(tail)]
-        if len(tail):
-            x = np.concatenate((x, [xs[tail_start], xs[tail_start]]))
-            y = np.concatenate((y, [tail.min(), tail.max()]))
-        x = np.concatenate((x, [xs[i1 - 1]]))
-        last = ys[i1 - 1]
-        y = np.concatenate((y, [last if np.isfinite(last) else np.nan]))
-    return x, y

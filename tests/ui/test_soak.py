@@ -56,6 +56,8 @@ def test_live_view_survives_300k_qt_calls(qtbot, history: History) -> None:
             calls += 1
     x, y = chart.curves["r"].raw.getData()
     assert calls >= QT_CALLS and frames > 2000
-    assert x[-1] == step - 1 and len(x) <= 4 * max(int(chart.view.width()), 100) + 8
+    per_px = (step - 1) / chart.view.width()
+    assert 0 <= step - 1 - x[-1] <= per_px  # the newest point's pixel column is drawn
+    assert len(x) <= 2 * int(chart.view.width()) + 4
     assert len(chart.edge_markers.data) > 0
     cache.stop()
