@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from PySide6.QtCore import QEvent, QRect, QSize, Qt
-from PySide6.QtGui import QColor, QFontMetrics, QHelpEvent, QPainter, QPaintEvent
-from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
+from PySide6.QtCore import QRect, QSize, Qt
+from PySide6.QtGui import QColor, QFontMetrics, QMouseEvent, QPainter, QPaintEvent, QResizeEvent
+from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from cockpit.ui import theme
 
@@ -49,7 +49,8 @@ class LegendStrip(QWidget):
     def minimumSizeHint(self) -> QSize:  # noqa: N802
         return QSize(40, self.sizeHint().height())
 
-    def resizeEvent(self, event: object) -> None:  # noqa: N802
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
+        super().resizeEvent(event)
         self._layout()
 
     def shown_names(self) -> list[str]:
@@ -84,8 +85,11 @@ class LegendStrip(QWidget):
         # Share the room: short names keep their width, long ones split what is left.
         widths = _share(natural[:fits], room)
         x = 4
-        for entry, w in zip(self.entries[:fits], widths, strict=True):
-            text = fm.elidedText(entry.name, Qt.TextElideMode.ElideMiddle, w)
+        for entry, w, full in zip(self.entries[:fits], widths, natural[:fits], strict=True):
+            # A name given its full width is shown whole (elidedText wants a pixel or two
+            # more than horizontalAdvance reports).
+            text = entry.name if w >= full else fm.elidedText(
+                entry.name, Qt.TextElideMode.ElideMiddle, w)
             rect = QRect(x, 0, SWATCH + 4 + fm.horizontalAdvance(text), height)
             self._placed.append((rect, text, entry))
             x = rect.right() + GAP
@@ -119,16 +123,13 @@ class LegendStrip(QWidget):
             return "\n".join(e.name for e in self._overflow[1])
         return ""
 
-    def event(self, event: QEvent) -> bool:
-        if event.type() == QEvent.Type.ToolTip and isinstance(event, QHelpEvent):
-            text = self.tooltip_at(event.pos().x(), event.pos().y())
-            if text:
-                QToolTip.showText(event.globalPos(), text, self)
-            else:
-                QToolTip.hideText()
-                event.ignore()
-            return True
-        return super().event(event)
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        """The tooltip of the entry under the pointer (Qt shows it after the usual delay)."""
+        pos = event.position()
+        text = self.tooltip_at(int(pos.x()), int(pos.y()))
+        if text != self.toolTip():
+            self.setToolTip(text)
+        super().mouseMoveEvent(event)
 
 
 def _share(natural: list[int], room: int) -> list[int]:
