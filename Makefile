@@ -16,8 +16,12 @@ $(STAMP): pyproject.toml $(BIN)/python
 	$(BIN)/pip install -q -e ".[dev,torch]"
 	touch $(STAMP)
 
+# Qt's xcb plugin needs X11 libraries the PySide6 wheel does not ship: the check installs the
+# missing Debian/Ubuntu packages when root, or stops with the one `apt install` line to run.
+# RUN_ARGS: e.g. `make run RUN_ARGS="--smoke-test"` (opens the window, checks it, exits).
 run: $(STAMP)
-	$(BIN)/cockpit demo
+	$(BIN)/python -m cockpit.cli.qt_xcb --install
+	$(BIN)/cockpit demo $(RUN_ARGS)
 
 # Debian packages the tests use (real sshd, Prometheus, Xvfb, ...): packaging/apt/*.txt,
 # installed when root; a quick dpkg check when they are already there.

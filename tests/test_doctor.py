@@ -53,14 +53,22 @@ def test_no_driver(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize(("env", "platform", "ok", "words"), [
     ({}, "linux", False, "needs a desktop session"),
-    ({"DISPLAY": ":0"}, "linux", True, "DISPLAY=:0"),
+    ({"DISPLAY": ":0"}, "linux", True, "DISPLAY=:0: Qt opens it (xcb 1920x1080)"),
     ({"WAYLAND_DISPLAY": "wayland-0"}, "linux", True, "WAYLAND_DISPLAY=wayland-0"),
     ({"QT_QPA_PLATFORM": "offscreen"}, "linux", None, "off screen"),
     ({}, "darwin", True, "native desktop"),
 ])
 def test_display(env: dict[str, str], platform: str, ok: bool | None, words: str) -> None:
-    finding = check_display(env, platform)
+    # The probe (a child opening Qt's plugin) is exercised for real in tests/test_qt_xcb.py.
+    finding = check_display(env, platform, probe=lambda _env: (True, "xcb 1920x1080"))
     assert finding.ok is ok and words in finding.summary
+
+
+def test_display_set_but_plugin_fails() -> None:
+    finding = check_display({"DISPLAY": ":0"}, "linux",
+                            probe=lambda _env: (False, "no X server answers on DISPLAY=:0"))
+    assert finding.ok is False and finding.data["plugin_loads"] is False
+    assert finding.summary == "DISPLAY=:0: no X server answers on DISPLAY=:0"
 
 
 def test_llm_not_configured() -> None:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,9 +34,13 @@ class Finding:
     data: dict[str, Any] = field(default_factory=dict)
 
 
+PROBE_TIMEOUT_S = 30.0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("doctor", help="what this machine offers: NVML, GPUs, display, database, LLM")
     p.add_argument("--json", action="store_true", help="one JSON object with every finding")
+    p.add_argument("--probe-display", action="store_true", help=argparse.SUPPRESS)
     add_db_arg(p)
     p.set_defaults(func=cmd_doctor)
 
@@ -83,7 +88,14 @@ def check_host() -> Finding:
     )
 
 
-def check_display(env: Mapping[str, str], platform: str = sys.platform) -> Finding:
+Probe = Callable[[Mapping[str, str]], tuple[bool, str]]
+
+
+def check_display(env: Mapping[str, str], platform: str = sys.platform,
+                  probe: Probe | None = None) -> Finding:
+    """Which display the app would use, and on Linux whether Qt's platform plugin really
+    loads there (a child process opens it: a DISPLAY that is set says nothing about the xcb
+    plugin's libraries or whether the X server answers)."""
     names = ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")
     values = {name: env.get(name) for name in names}
     shown = ", ".join(f"{k}={v}" for k, v in values.items() if v) or "none of " + "/".join(names)
@@ -95,12 +107,47 @@ def check_display(env: Mapping[str, str], platform: str = sys.platform) -> Findi
             "Display", None, f"{shown}: the app renders off screen (tests, screenshots)", data=values
         )
     if values["DISPLAY"] or values["WAYLAND_DISPLAY"]:
-        return Finding("Display", True, shown, data=values)
+        ok, said = (probe or probe_display)(env)
+        data: dict[str, Any] = {**values, "plugin_loads": ok, "probe": said}
+        if ok:
+            return Finding("Display", True, f"{shown}: Qt opens it ({said})", data=data)
+        return Finding("Display", False, f"{shown}: {said}", data=data)
     return Finding(
         "Display", False,
         f"{shown} set: `cockpit app` needs a desktop session; `cockpit watch` works headless",
         data=values,
     )
+
+
+def probe_display(env: Mapping[str, str]) -> tuple[bool, str]:
+    """(loaded, what happened) from a child that opens Qt's platform plugin."""
+    command = ([sys.executable] if getattr(sys, "frozen", False)
+               else [sys.executable, "-m", "cockpit"]) + ["doctor", "--probe-display"]
+    try:
+        done = subprocess.run(command, env=dict(env), capture_output=True, text=True,
+                              timeout=PROBE_TIMEOUT_S, check=False)
+    except subprocess.TimeoutExpired:
+        return False, f"opening the display did not finish in {PROBE_TIMEOUT_S:.0f} s"
+    if done.returncode == 0 and done.stdout.startswith("platform "):
+        return True, done.stdout.strip().removeprefix("platform ").strip()
+    return False, explain_probe_failure(done.stderr, env)
+
+
+def explain_probe_failure(stderr: str, env: Mapping[str, str]) -> str:
+    """One sentence from what Qt printed before it gave up."""
+    from cockpit.cli import qt_xcb
+
+    text = stderr.lower()
+    if "could not connect to display" in text:
+        return f"no X server answers on DISPLAY={env.get('DISPLAY', '')}"
+    if "platform plugin" in text or "xcb-cursor0" in text:
+        missing = qt_xcb.missing_libraries()
+        if missing:
+            return (f"Qt's xcb plugin does not load: {', '.join(missing)} missing; "
+                    f"run `{qt_xcb.install_line(qt_xcb.packages_for(missing))}`")
+        return "Qt's platform plugin does not load (run with QT_DEBUG_PLUGINS=1 to see why)"
+    last = next((ln for ln in reversed(stderr.strip().splitlines()) if ln.strip()), "")
+    return f"Qt could not open the display: {last or 'the probe failed'}"
 
 
 def check_database(path: Path) -> Finding:
@@ -167,6 +214,10 @@ def collect(db: Path, env: Mapping[str, str] | None = None, gateway: Any = None)
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
+    if args.probe_display:
+        from cockpit.ui.display_probe import probe
+
+        return probe()
     findings = collect(db_path(args))
     if args.json:
         print(json.dumps({f.name.lower(): {"ok": f.ok, "summary": f.summary, **f.data}
