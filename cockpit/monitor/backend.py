@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -225,7 +226,7 @@ class Backend:
 
     def ingest_rate(self) -> float | None:
         stats = getattr(self.engine, "stats", None)
-        return float(stats.rate) if stats is not None else None
+        return float(stats.rate_at(time.monotonic())) if stats is not None else None
 
     def last_error(self) -> str | None:
         stats = getattr(self.engine, "stats", None)

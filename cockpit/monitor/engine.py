@@ -109,6 +109,11 @@ class IngestStats:
         alpha = min(1.0, dt / 2.0)
         self.rate = (1 - alpha) * self.rate + alpha * (n / dt)
 
+    def rate_at(self, now: float) -> float:
+        """The rate as of `now`: what `add(0)` would leave, so it falls to 0 within 2 s
+        of the last points instead of staying at the last value."""
+        return self.rate * (1 - min(1.0, max(now - self._t, 0.0) / 2.0))
+
 
 RootLike = Location | PurePath | str
 

@@ -15,7 +15,7 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtGui import QBrush, QColor, QCursor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -130,6 +130,7 @@ class AlertsPanel(QWidget):
         self.table.verticalHeader().setVisible(False)
         self.table.verticalHeader().setDefaultSectionSize(22)
         self.table.setWordWrap(False)
+        self.table.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         header = self.table.horizontalHeader()
         for col in range(len(COLUMNS) - 1):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
@@ -137,11 +138,14 @@ class AlertsPanel(QWidget):
         self.detail = QTextBrowser()
         self.detail.setOpenLinks(False)
         self.detail.setPlaceholderText("Select an alert to see its evidence.")
-        split = QSplitter(Qt.Orientation.Vertical)
+        # Side by side: the dock is wide and short, and the evidence needs its lines.
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.setObjectName("alertsSplit")
         split.addWidget(self.table)
         split.addWidget(self.detail)
         split.setStretchFactor(0, 3)
-        split.setStretchFactor(1, 1)
+        split.setStretchFactor(1, 2)
+        self.detail.setMinimumWidth(260)
         bar = QHBoxLayout()
         bar.addWidget(self.severity)
         bar.addWidget(self.search, 1)
@@ -155,10 +159,37 @@ class AlertsPanel(QWidget):
         self.table.selectionModel().currentRowChanged.connect(self._on_current)
 
     def update_alerts(self, alerts: list[AlertRow]) -> list[AlertRow]:
-        """Take the snapshot's alerts; returns the ones that are new."""
+        """Take the snapshot's alerts; returns the ones that are new. New alerts sort in at
+        the top; the row under the pointer (else the selected one, else the top one when
+        scrolled down) stays where it was on screen, so nothing moves under the user."""
         before = len(self.model.alerts)
+        if len(alerts) <= before:
+            return []
+        anchor = self._anchor()
         self.model.extend(alerts)
+        if anchor is not None:
+            index, y = anchor
+            if index.isValid():
+                self.table.doItemsLayout()  # the rows' new places, now
+                moved = self.table.visualRect(self.proxy.index(index.row(), 0)).top() - y
+                bar = self.table.verticalScrollBar()
+                bar.setValue(bar.value() + moved)
         return self.model.alerts[before:]
+
+    def _anchor(self) -> tuple[QPersistentModelIndex, int] | None:
+        """The row the user is looking at and its y in the viewport, if any."""
+        viewport = self.table.viewport()
+        pos = viewport.mapFromGlobal(QCursor.pos())
+        index = self.table.indexAt(pos) if viewport.rect().contains(pos) else QModelIndex()
+        if not index.isValid():
+            current = self.table.currentIndex()
+            if current.isValid() and viewport.rect().intersects(self.table.visualRect(current)):
+                index = current
+        if not index.isValid() and self.table.verticalScrollBar().value() > 0:
+            index = self.table.indexAt(viewport.rect().topLeft())
+        if not index.isValid():
+            return None
+        return QPersistentModelIndex(index), self.table.visualRect(index).top()
 
     def _on_current(self, current: QModelIndex, _previous: QModelIndex) -> None:
         if not current.isValid():

@@ -245,6 +245,12 @@ def smoke_test(window: MainWindow, timeout: float = 60.0, out: TextIO | None = N
           window.saveState(LAYOUT_VERSION) == state, "layout saveState/restoreState round-trips")
     window.save_layout()
     check(window.restore_layout(), "layout persisted in settings and restored")
+    shot = os.environ.get("COCKPIT_SMOKE_SCREENSHOT")
+    if shot:  # what the display shows (on xcb: the X server's own pixels of the screen)
+        QApplication.processEvents()
+        screen = window.screen()
+        pix = screen.grabWindow(0) if screen is not None else window.grab()
+        check(pix.save(shot), f"screenshot saved to {shot}")
     print(f"smoke test {'passed' if not failures else 'FAILED'}; "
           f"Qt {os.environ.get('QT_QPA_PLATFORM', 'native')} platform", file=out, flush=True)
     return 0 if not failures else 1

@@ -210,6 +210,18 @@ class MetricChart(QWidget):
         self.legend.set_entries([LegendEntry(c.name, c.color, c.tooltip or c.name)
                                  for c in self.curves.values()])
 
+    def set_key(self, key: str) -> None:
+        """Show another metric of the same runs (the comparison's metric picker)."""
+        if key == self.key:
+            return
+        self.key = key
+        self.plot.getPlotItem().titleLabel.setText(key, color=theme.current().chart_fg,
+                                                   size="9pt")
+        self.alerts = []
+        for curve in self.curves.values():
+            curve.seen_version = -2
+        self.follow()
+
     def set_x_mode(self, mode: str) -> None:
         if mode == self.x_mode:
             return

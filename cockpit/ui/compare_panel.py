@@ -1,5 +1,6 @@
-"""Run comparison: pick runs, overlay one metric, and see final/best values and the config
-keys that differ. Data is read off the GUI thread."""
+"""Run comparison: pick runs, overlay one metric on a full chart (the live charts' own: every
+run named in its legend, true pixel-column envelopes, outlier-robust range), and see final
+and best values and the config keys that differ. Data is read off the GUI thread."""
 
 from __future__ import annotations
 
@@ -29,13 +30,13 @@ from PySide6.QtWidgets import (
 
 from cockpit.model.keys import canonical_key
 from cockpit.ui import theme
-from cockpit.ui.lazy_plot import LazyPlotHost
 from cockpit.ui.live_cache import RunInfo
+from cockpit.ui.runs_panel import dot_icon
 from cockpit.ui.series import SeriesBuffer
 from cockpit.ui.sql_runner import QueryThread
 
 if TYPE_CHECKING:
-    import pyqtgraph as pg
+    from cockpit.ui.chart import MetricChart
 
 
 def higher_is_better(key: str) -> bool:
@@ -114,7 +115,22 @@ class _Bridge(QObject):
     loaded = Signal(object, object)
 
 
+class _ComparisonSeries:
+    """The comparison's series, as a chart asks for them (a LiveSeriesCache's `series`)."""
+
+    def __init__(self) -> None:
+        self.comparison: Comparison | None = None
+
+    def series(self, run_id: str, key: str) -> SeriesBuffer | None:
+        comp = self.comparison
+        return comp.series.get((run_id, key)) if comp is not None else None
+
+
 class ComparePanel(QWidget):
+    """Checked runs on the left; the chosen metric of all of them in one chart (legend,
+    robust range, export) in the middle; final/best values and differing config on the
+    right. Side by side, because the dock is wide and short."""
+
     compared = Signal()
 
     def __init__(self, cursor_factory: object, parent: QWidget | None = None) -> None:
@@ -124,17 +140,23 @@ class ComparePanel(QWidget):
         self.bridge = _Bridge(self)
         self.bridge.loaded.connect(self._on_loaded)
         self.comparison: Comparison | None = None
+        self._source = _ComparisonSeries()
+        self._chart: MetricChart | None = None
         self.run_list = QListWidget()
         self.run_list.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.compare_button = QPushButton("Compare checked runs")
         self.key = QComboBox()
+        self.key.setMinimumContentsLength(16)
         self.status = QLabel("Check two or more runs, then Compare.")
-        self.plot_host = LazyPlotHost(lambda plot: plot.addLegend(offset=(-10, 10)))
-        self.summary = QTableWidget(0, 5)
-        self.summary.setHorizontalHeaderLabels(["Run", "Metric", "Final", "Best", "Points"])
+        self.chart_host = QWidget()
+        self._chart_layout = QVBoxLayout(self.chart_host)
+        self._chart_layout.setContentsMargins(0, 0, 0, 0)
+        self.summary = QTableWidget(0, 4)
+        self.summary.setHorizontalHeaderLabels(["Run", "Final", "Best", "Points"])
         self.params = QTableWidget(0, 1)
         for table in (self.summary, self.params):
             table.verticalHeader().setVisible(False)
+            table.verticalHeader().setDefaultSectionSize(20)
             table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
             table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
             table.horizontalHeader().setStretchLastSection(True)
@@ -146,22 +168,23 @@ class ComparePanel(QWidget):
         ll.setContentsMargins(0, 0, 0, 0)
         ll.addWidget(self.run_list)
         ll.addWidget(self.compare_button)
-        right = QWidget()
-        rl = QVBoxLayout(right)
-        rl.setContentsMargins(0, 0, 0, 0)
+        middle = QWidget()
+        ml = QVBoxLayout(middle)
+        ml.setContentsMargins(0, 0, 0, 0)
         bar = QHBoxLayout()
         bar.addWidget(QLabel("Metric:"))
         bar.addWidget(self.key)
         bar.addWidget(self.status, 1)
-        rl.addLayout(bar)
-        inner = QSplitter(Qt.Orientation.Vertical)
-        inner.addWidget(self.plot_host)
-        inner.addWidget(tabs)
-        rl.addWidget(inner)
+        ml.addLayout(bar)
+        ml.addWidget(self.chart_host, 1)
         split = QSplitter(Qt.Orientation.Horizontal)
+        split.setObjectName("compareSplit")
         split.addWidget(left)
-        split.addWidget(right)
-        split.setStretchFactor(1, 3)
+        split.addWidget(middle)
+        split.addWidget(tabs)
+        split.setStretchFactor(0, 1)
+        split.setStretchFactor(1, 4)
+        split.setStretchFactor(2, 2)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(split)
@@ -170,9 +193,15 @@ class ComparePanel(QWidget):
         self._names: dict[str, str] = {}
 
     @property
-    def plot(self) -> pg.PlotWidget:
-        """The overlay plot, built on first use (pyqtgraph is not loaded at start)."""
-        return self.plot_host.plot
+    def chart(self) -> MetricChart:
+        """The overlay chart, built on first use (pyqtgraph is not loaded at start)."""
+        if self._chart is None:
+            from cockpit.ui.chart import MetricChart
+
+            self._chart = MetricChart(self.key.currentText() or "loss",
+                                      self._source)  # type: ignore[arg-type]
+            self._chart_layout.addWidget(self._chart)
+        return self._chart
 
     def update_runs(self, runs: list[RunInfo]) -> None:
         known = {self.run_list.item(i).data(Qt.ItemDataRole.UserRole)
@@ -181,6 +210,7 @@ class ComparePanel(QWidget):
             self._names[run.run_id] = run.name
             if run.run_id not in known:
                 item = QListWidgetItem(run.name)
+                item.setToolTip(f"{run.name}\n{run.path}")
                 item.setData(Qt.ItemDataRole.UserRole, run.run_id)
                 item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
                 item.setCheckState(Qt.CheckState.Unchecked)
@@ -213,6 +243,7 @@ class ComparePanel(QWidget):
             self.status.setText(error or "comparison failed")
             return
         self.comparison = comp
+        self._source.comparison = comp
         current = self.key.currentText()
         self.key.blockSignals(True)
         self.key.clear()
@@ -223,51 +254,52 @@ class ComparePanel(QWidget):
         elif "loss" in keys:
             self.key.setCurrentText("loss")
         self.key.blockSignals(False)
-        self._fill_tables()
         self._draw()
         self.status.setText(f"{len(comp.names)} runs, {len(keys)} metrics")
         self.compared.emit()
 
-    def _draw(self) -> None:
-        import pyqtgraph as pg
-
+    def run_colors(self) -> dict[str, str]:
         comp = self.comparison
-        if comp is None and not self.plot_host.created:
-            return
-        self.plot.clear()
-        t = theme.current()
-        self.plot.setBackground(t.chart_bg)
+        return {} if comp is None else {
+            run_id: theme.series_color(i) for i, run_id in enumerate(comp.names)}
+
+    def _draw(self) -> None:
+        comp = self.comparison
         if comp is None:
             return
+        chart = self.chart
         key = self.key.currentText()
-        width = max(int(self.plot.width()), 200)
-        for i, run_id in enumerate(comp.names):
-            buf = comp.series.get((run_id, key))
-            if buf is None or not len(buf):
-                continue
-            lo_hi = buf.x_bounds("step")
-            if lo_hi is None:
-                continue
-            d = buf.decimate(lo_hi[0], lo_hi[1], width)
-            self.plot.plot(d.x, d.y, pen=pg.mkPen(t.series[i % len(t.series)], width=1.5),
-                           name=comp.names[run_id], connect="finite")
+        colors = self.run_colors()
+        chart.set_runs([(r, name, colors[r]) for r, name in comp.names.items()])
+        chart.set_tooltips({r: name if (r, key) in comp.series else f"{name}\n(no {key} logged)"
+                            for r, name in comp.names.items()})
+        if key:
+            chart.set_key(key)
+        chart.follow()
+        self._fill_tables()
 
     def _fill_tables(self) -> None:
         comp = self.comparison
         if comp is None:
             return
-        rows = comp.summary()
+        key = self.key.currentText()
+        rows = [r for r in comp.summary() if r[1] == key]
         self.summary.setRowCount(len(rows))
-        for r, (name, key, last, best, n) in enumerate(rows):
-            for c, text in enumerate((name, key, _fmt(last), _fmt(best), str(n))):
-                self.summary.setItem(r, c, QTableWidgetItem(text))
+        colors = {comp.names[r]: c for r, c in self.run_colors().items()}
+        for r, (name, _, last, best, n) in enumerate(rows):
+            for c, text in enumerate((name, _fmt(last), _fmt(best), str(n))):
+                item = QTableWidgetItem(text)
+                if c == 0 and name in colors:
+                    item.setIcon(dot_icon(colors[name], square=True))
+                    item.setToolTip(name)
+                self.summary.setItem(r, c, item)
         diffs = comp.differing_params()
         runs = list(comp.names.values())
         self.params.setColumnCount(1 + len(runs))
         self.params.setHorizontalHeaderLabels(["Config key", *runs])
         self.params.setRowCount(len(diffs))
-        for r, (key, values) in enumerate(diffs):
-            self.params.setItem(r, 0, QTableWidgetItem(key))
+        for r, (pkey, values) in enumerate(diffs):
+            self.params.setItem(r, 0, QTableWidgetItem(pkey))
             for c, value in enumerate(values):
                 self.params.setItem(r, c + 1, QTableWidgetItem(value))
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
@@ -33,17 +33,23 @@ PROC_COLUMNS = ("GPU", "PID", "Process", "Memory", "SM %", "Run")
 
 
 class GpuPanel(QWidget):
+    """Without GPU telemetry the panel is one line (its dock shrinks to it and the runs tree
+    above gets the room); the first GPU sampled turns it into the cards and process table."""
+
+    gpusAppeared = Signal()
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("gpuPanel")
         self.cards: dict[tuple[str, int], GpuCard] = {}
-        self.empty = QLabel("No GPU telemetry yet (no NVML on this machine, or nothing sampled).")
-        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.empty.setWordWrap(True)
+        self.empty = QLabel("No GPU telemetry (no NVML here, or nothing sampled yet)")
+        self.empty.setObjectName("gpuEmpty")
+        self.empty.setToolTip("`cockpit doctor` says what this machine offers; GPUs sampled "
+                              "by NVML, a replay or Prometheus appear here")
+        self.empty.setContentsMargins(6, 2, 6, 2)
         self.cards_host = QWidget()
         self.cards_layout = QVBoxLayout(self.cards_host)
         self.cards_layout.setContentsMargins(2, 2, 2, 2)
-        self.cards_layout.addWidget(self.empty)
         self.cards_layout.addStretch(1)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
@@ -55,15 +61,32 @@ class GpuPanel(QWidget):
         self.procs.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.procs.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.procs.horizontalHeader().setStretchLastSection(True)
-        split = QSplitter(Qt.Orientation.Vertical)
-        split.addWidget(scroll)
-        split.addWidget(self.procs)
-        split.setStretchFactor(0, 3)
-        split.setStretchFactor(1, 1)
+        self.split = QSplitter(Qt.Orientation.Vertical)
+        self.split.setObjectName("gpuSplit")
+        self.split.addWidget(scroll)
+        self.split.addWidget(self.procs)
+        self.split.setStretchFactor(0, 3)
+        self.split.setStretchFactor(1, 1)
+        self.split.setVisible(False)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(split)
+        layout.addWidget(self.empty)
+        layout.addWidget(self.split, 1)
         self._procs_sig: tuple[object, ...] = ()
+        self._fit_to_line()
+
+    @property
+    def has_gpus(self) -> bool:
+        return bool(self.cards)
+
+    def _fit_to_line(self) -> None:
+        """No GPU: as tall as the one line that says so."""
+        self.setMaximumHeight(self.empty.sizeHint().height() + 4)
+
+    def _unfit(self) -> None:
+        self.empty.setVisible(False)
+        self.split.setVisible(True)
+        self.setMaximumHeight(16_777_215)  # QWIDGETSIZE_MAX
 
     def update_gpus(self, gpus: list[GpuTrace], processes: list[ProcessRow]) -> None:
         for trace in gpus:
@@ -72,9 +95,12 @@ class GpuPanel(QWidget):
             if card is None:
                 from cockpit.ui.gpu_card import GpuCard
 
+                first = not self.cards
                 card = self.cards[key] = GpuCard(trace.host, trace.gpu)
                 self.cards_layout.insertWidget(self.cards_layout.count() - 1, card)
-                self.empty.setVisible(False)
+                if first:
+                    self._unfit()
+                    self.gpusAppeared.emit()
             card.update_trace(trace)
         sig = tuple((p.gpu, p.pid, p.used_mem, p.sm_util, p.run_name) for p in processes)
         if sig != self._procs_sig:

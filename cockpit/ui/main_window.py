@@ -21,7 +21,15 @@ from PySide6.QtGui import (
     QKeySequence,
     QShowEvent,
 )
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QWidget
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QSplitter,
+    QWidget,
+)
 
 from cockpit.ui import theme
 from cockpit.ui.alerts_panel import AlertsPanel
@@ -37,7 +45,7 @@ from cockpit.ui.runs_panel import RunsPanel
 from cockpit.ui.settings import AppSettings, SettingsDialog
 from cockpit.ui.sql_console import SqlConsole
 
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2  # 2: the GPU panel moved under the runs
 AUTO_SELECT = 6  # runs charted at start when the user has not picked any
 
 
@@ -87,10 +95,10 @@ class MainWindow(QMainWindow):
         self.fleet = FleetPanel()
         self.docks: dict[str, QDockWidget] = {}
         left = Qt.DockWidgetArea.LeftDockWidgetArea
-        right = Qt.DockWidgetArea.RightDockWidgetArea
         bottom = Qt.DockWidgetArea.BottomDockWidgetArea
         self._dock("runs", "Runs", self.runs, left)
-        self._dock("gpu", "GPU", self.gpu, right)
+        self._dock("gpu", "GPU", self.gpu, left)
+        self.splitDockWidget(self.docks["runs"], self.docks["gpu"], Qt.Orientation.Vertical)
         self._dock("alerts", "Alerts", self.alerts, bottom)
         self._dock("sql", "SQL", self.sql, bottom)
         self._dock("compare", "Compare", self.compare, bottom)
@@ -114,6 +122,7 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
 
         self.runs.runsSelected.connect(self._on_runs_selected)
+        self.gpu.gpusAppeared.connect(self._give_gpus_room)
         self.alerts.alertActivated.connect(self.jump_to_alert)
         hints = QGuiApplication.styleHints()
         hints.colorSchemeChanged.connect(self._follow_system_theme)
@@ -198,12 +207,20 @@ class MainWindow(QMainWindow):
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         if not self._sized and self.qsettings.value("window/state") is None:
-            # Default proportions, once the window has a size (a restored layout wins).
-            self.resizeDocks([self.docks["runs"], self.docks["gpu"]], [440, 470],
-                             Qt.Orientation.Horizontal)
-            self.resizeDocks([self.docks["alerts"]], [250], Qt.Orientation.Vertical)
+            # Default proportions, once the window has a size (a restored layout wins): the
+            # runs column wide enough for names, the bottom panels a third of the height so
+            # evidence, SQL results and comparisons have room.
+            self.resizeDocks([self.docks["runs"]], [460], Qt.Orientation.Horizontal)
+            self.resizeDocks([self.docks["alerts"]], [max(300, self.height() * 36 // 100)],
+                             Qt.Orientation.Vertical)
             self.default_state = self.saveState(LAYOUT_VERSION)
         self._sized = True
+
+    def _give_gpus_room(self) -> None:
+        """The first GPU seen: its cards take most of the left column under the runs."""
+        height = self.docks["runs"].height() + self.docks["gpu"].height()
+        self.resizeDocks([self.docks["runs"], self.docks["gpu"]],
+                         [height * 2 // 5, height * 3 // 5], Qt.Orientation.Vertical)
 
     # ---- frame loop ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -414,9 +431,15 @@ class MainWindow(QMainWindow):
         dock.show()
         dock.raise_()
 
+    def splitters(self) -> dict[str, QSplitter]:
+        """The panels' named splitters (evidence, SQL results, comparison): remembered."""
+        return {s.objectName(): s for s in self.findChildren(QSplitter) if s.objectName()}
+
     def save_layout(self) -> None:
         self.qsettings.setValue("window/geometry", self.saveGeometry())
         self.qsettings.setValue("window/state", self.saveState(LAYOUT_VERSION))
+        for name, splitter in self.splitters().items():
+            self.qsettings.setValue(f"splitters/{name}", splitter.saveState())
         self.qsettings.sync()
 
     def restore_layout(self) -> bool:
@@ -427,6 +450,10 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(QByteArray(geometry))
         if isinstance(state, QByteArray | bytes):
             ok = self.restoreState(QByteArray(state), LAYOUT_VERSION)
+        for name, splitter in self.splitters().items():
+            saved = self.qsettings.value(f"splitters/{name}")
+            if isinstance(saved, QByteArray | bytes):
+                splitter.restoreState(QByteArray(saved))
         return ok
 
     def reset_layout(self) -> None:

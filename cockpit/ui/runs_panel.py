@@ -41,7 +41,8 @@ from cockpit.ui.live_cache import RunInfo
 
 RUN_ID_ROLE = Qt.ItemDataRole.UserRole + 1
 SORT_ROLE = Qt.ItemDataRole.UserRole + 2
-COLUMNS = ("Run", "Status", "Last loss", "Alerts", "GPU", "Step", "Updated")
+COLUMNS = ("Run", "Status", "Loss", "Alerts", "GPU", "Step", "Updated")
+GPU_COLUMN = 4
 
 
 @lru_cache(maxsize=64)
@@ -104,6 +105,9 @@ class RunsPanel(QWidget):
         self._widest: dict[int, int] = {}
         for col in (5, 6):  # step and last update: in the tooltip; the name needs the room
             self.tree.setColumnHidden(col, True)
+        self.tree.setColumnHidden(GPU_COLUMN, True)  # shown once a run is seen on a GPU
+        self.tree.setIndentation(14)
+        self.model.horizontalHeaderItem(2).setToolTip("Last logged loss")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.filter)
@@ -163,6 +167,10 @@ class RunsPanel(QWidget):
                 items[1].setIcon(dot_icon(t.status.get(status, t.status["unknown"])))
                 items[3].setForeground(QBrush(QColor(t.severity[sev])) if sev else QBrush())
                 items[0].setIcon(dot_icon(color, square=True) if color else QIcon())
+        on_gpu = any(run.gpus for run in runs)
+        if on_gpu == self.tree.isColumnHidden(GPU_COLUMN):
+            self.tree.setColumnHidden(GPU_COLUMN, not on_gpu)
+            grown.add(GPU_COLUMN)
         for col in sorted(grown):
             if col > 0 and not self.tree.isColumnHidden(col):
                 self.tree.resizeColumnToContents(col)

@@ -165,7 +165,9 @@ class SqlConsole(QWidget):
         self.plot_host.setMinimumHeight(120)
         self.plot_host.setVisible(False)
 
-        split = QSplitter(Qt.Orientation.Vertical)
+        # Editor beside the results: the dock is wide and short, the results need the rows.
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.setObjectName("sqlSplit")
         split.addWidget(self.editor)
         results = QWidget()
         rl = QVBoxLayout(results)
@@ -174,7 +176,7 @@ class SqlConsole(QWidget):
         rl.addWidget(self.table, 3)
         rl.addWidget(self.plot_host, 2)
         split.addWidget(results)
-        split.setStretchFactor(0, 1)
+        split.setStretchFactor(0, 2)
         split.setStretchFactor(1, 3)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)

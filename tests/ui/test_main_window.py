@@ -287,19 +287,24 @@ def test_settings_dialog_saves_thresholds_and_endpoint_but_never_a_key(
 
 def test_compare_view_overlays_runs_with_final_and_best_values(ui: Harness, qtbot) -> None:
     compare = ui.window.compare
+    ui.window.show_dock(ui.window.docks["compare"])
     with qtbot.waitSignal(compare.compared, timeout=10_000):
-        assert compare.compare(["a", "c"])
+        assert compare.compare(["a", "b", "c"])
     assert compare.key.currentText() == "loss"
-    rows = {
-        (
-            compare.summary.item(r, 0).text(),
-            compare.summary.item(r, 1).text(),
-        ): compare.summary.item(r, 3).text()
-        for r in range(compare.summary.rowCount())
-    }
+    rows = {compare.summary.item(r, 0).text(): compare.summary.item(r, 2).text()
+            for r in range(compare.summary.rowCount())}
     best = 8.0 * math.exp(-399 / 150) + 2.0  # the lowest loss, just before it diverged
-    assert rows[("diverging", "loss")] == f"{best:.5g}"
-    assert len(compare.plot.getPlotItem().listDataItems()) == 2
+    assert rows["diverging"] == f"{best:.5g}" and set(rows) == {"healthy", "nan_run",
+                                                                 "diverging"}
+    chart = compare.chart
+    assert set(chart.curves) == {"a", "b", "c"}
+    assert chart.legend.shown_names() == ["healthy", "nan_run", "diverging"]  # all three
+    QApplication.processEvents()
+    # Room by default: a chart one can read and a table showing every run.
+    assert chart.plot.height() >= 180 and chart.width() >= 400
+    assert compare.summary.viewport().height() >= 3 * 22
+    compare.key.setCurrentText("lr")
+    assert chart.key == "lr" and chart.curves["a"].raw.getData()[0].size == 500
 
 
 def test_status_bar_shows_database_size_and_runs(ui: Harness) -> None:
