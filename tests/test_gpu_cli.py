@@ -156,3 +156,76 @@ def test_damaged_replay_reports_skipped_lines(tmp_path: Path,
     code, out, err = _run(capsys, "--replay", str(folder), "--speed", "0", "--json")
     assert code == 0 and len(out.splitlines()) == 531
     assert "2 bad line(s) skipped" in err
+
+
+def _screen(raw: str) -> list[str]:
+    """What a terminal shows after `raw`: just the control sequences the live view uses
+    (cursor to the start of a line N up, clear to end of line, clear below)."""
+    import re
+
+    lines: list[str] = [""]
+    row = 0
+    for token in re.split(r"(\x1b\[\d*[FKJ]|\r?\n)", raw):
+        if not token:
+            continue
+        if token.startswith("\x1b["):
+            kind, count = token[-1], token[2:-1]
+            if kind == "F":
+                row = max(row - int(count or 1), 0)
+            elif kind == "K":
+                lines[row] = lines[row]
+            elif kind == "J":
+                del lines[row + 1:]
+                lines[row] = ""
+        elif token in ("\n", "\r\n"):
+            row += 1
+            if row == len(lines):
+                lines.append("")
+        else:
+            lines[row] = token
+    return [ln for ln in lines if ln]
+
+
+def test_on_a_terminal_the_gpus_refresh_in_place(tmp_path: Path) -> None:
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    leader, follower = pty.openpty()
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]),
+               COLUMNS="200", LINES="40")
+    proc = subprocess.Popen([sys.executable, "-m", "cockpit", "gpu", "--replay", str(STARVED),
+                             "--speed", "0", "--count", "400"],
+                            stdout=follower, stderr=subprocess.DEVNULL, env=env)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(leader)
+    assert proc.wait(30) == 0
+    raw = b"".join(chunks).decode()
+    assert "\x1b[" in raw and "F" in raw  # redrawn from the top of its block
+    shown = _screen(raw.replace("\r\n", "\n"))
+    samples = [ln for ln in shown if "util" in ln]
+    assert shown[0].startswith("cockpit gpu") and len(samples) == 1  # one line per GPU
+    assert raw.count("util ") > 1  # and it was drawn more than once, in the same place
+
+
+def test_piped_it_prints_one_line_per_sample() -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    out = subprocess.run([sys.executable, "-m", "cockpit", "gpu", "--replay", str(STARVED),
+                          "--speed", "0", "--count", "30"], capture_output=True, text=True,
+                         env=env, timeout=60, check=True).stdout
+    assert "\x1b[" not in out
+    assert sum(1 for ln in out.splitlines() if "util" in ln) == 30

@@ -1,6 +1,8 @@
 """`cockpit gpu`: stream GPU telemetry from local NVML, a recording, or Prometheus + DCGM.
 
-`--json` prints one object per GPU sample with the gpu_samples columns. `--record DIR` writes
+On a terminal the GPUs are redrawn in place, one line each (like nvitop); piped or
+redirected, one line per sample is printed. `--json` prints one object per GPU sample with
+the gpu_samples columns. `--record DIR` writes
 the recording format (gpu_trace.jsonl + gpu_procs.jsonl) into DIR, created if missing; a path
 ending in gpu_trace.jsonl means its folder. `--db FILE` also stores the samples in that history
 database (off by default: this command is a viewer); SIGTERM stops it like Ctrl+C, with every
@@ -15,11 +17,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from cockpit.cli.common import interrupt_on_sigterm, prometheus_url
 from cockpit.cli.errors import CliError
@@ -143,7 +146,8 @@ def _format_processes(key: tuple[str, int], rows: list[dict[str, Any]]) -> str:
 
 
 class _Output:
-    """Prints samples (and, for humans, process changes and GPU events)."""
+    """Prints samples (and, for humans, process changes and GPU events): one line per sample,
+    what a pipe or a log file wants."""
 
     def __init__(self, as_json: bool) -> None:
         self.as_json = as_json
@@ -170,6 +174,71 @@ class _Output:
         """A source outage is a state said once on stderr (stdout stays samples only)."""
         for outage in batch.outages:
             print(f"# {outage.message()}", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        pass
+
+
+class _LiveScreen:
+    """On a terminal: one line per GPU (and its processes) redrawn in place, like nvitop,
+    instead of a scrolling stream. The block is rewritten from its first line each time
+    (cursor up, clear to end of line), so the scrollback keeps what was above it."""
+
+    MAX_EVENTS = 5
+    MIN_FRAME_S = 0.1
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.latest: dict[tuple[str, int], dict[str, Any]] = {}
+        self.procs: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        self.events: list[str] = []
+        self.frames = 0
+        self._height = 0
+        self._drawn_at = -1e9
+
+    def batch(self, batch: Any) -> None:
+        for sample in batch.samples:
+            self.latest[(str(sample["host"]), int(sample["gpu"]))] = sample
+        for key in batch.process_ticks:
+            self.procs[key] = [r for r in batch.processes if (r["host"], r["gpu"]) == key]
+        for event in batch.events:
+            self.events.append(f"!!  {event.host}:{event.gpu} {event.message or event.kind}")
+        del self.events[:-self.MAX_EVENTS]
+        now = time.monotonic()
+        if now - self._drawn_at >= self.MIN_FRAME_S:  # a replay at full speed: 10 frames/s
+            self.draw()
+            self._drawn_at = now
+
+    def lines(self) -> list[str]:
+        width = shutil.get_terminal_size((120, 24)).columns
+        out = [f"cockpit gpu  {time.strftime('%H:%M:%S')}  {len(self.latest)} GPU(s)  "
+               "(Ctrl+C to stop)"]
+        for key in sorted(self.latest):
+            out.append(format_sample(self.latest[key]))
+            if key in self.procs:
+                out.append(_format_processes(key, self.procs[key]))
+        out.extend(self.events)
+        return [line[:width - 1] for line in out]
+
+    def draw(self) -> None:
+        lines = self.lines()
+        up = f"\x1b[{self._height}F" if self._height else ""
+        body = "".join(f"{line}\x1b[K\n" for line in lines)
+        self.stream.write(f"{up}{body}\x1b[J")
+        self.stream.flush()
+        self._height = len(lines)
+        self.frames += 1
+
+    def outages(self, batch: Any) -> None:
+        """A source outage joins the events inside the block (a line on stderr would break
+        the redraw)."""
+        for outage in batch.outages:
+            self.events.append(f"#  {outage.message()}")
+        del self.events[:-self.MAX_EVENTS]
+
+    def close(self) -> None:
+        if self.latest:
+            self.draw()  # the last state, whatever the frame rate let through
 
 
 def cmd_gpu(args: argparse.Namespace) -> int:
@@ -202,11 +271,16 @@ def cmd_gpu(args: argparse.Namespace) -> int:
 
             writer = StoreWriter(args.db)
             batcher = GpuStoreBatcher(writer)
-        out = _Output(args.json)
+        out: _Output | _LiveScreen = (
+            _LiveScreen(sys.stdout) if not args.json and sys.stdout.isatty() else
+            _Output(args.json))
         replaying = args.replay is not None
         if not args.json and not replaying and not args.prometheus:
             print(f"# {source.status}", file=sys.stderr, flush=True)  # NVML, MIG, lost GPUs
-        _stream(args, source, out, recorder, batcher)
+        try:
+            _stream(args, source, out, recorder, batcher)
+        finally:
+            out.close()
         if replaying and (not args.json or source.bad_lines):
             print(f"# {source.status}", file=sys.stderr, flush=True)
     except TelemetryUnavailable as err:
@@ -223,7 +297,8 @@ def cmd_gpu(args: argparse.Namespace) -> int:
     return 0
 
 
-def _stream(args: argparse.Namespace, source: Any, out: _Output, recorder: Any, batcher: Any) -> None:
+def _stream(args: argparse.Namespace, source: Any, out: _Output | _LiveScreen, recorder: Any,
+            batcher: Any) -> None:
     stop = threading.Event()
     remaining = args.count
     batches = source.batches(stop)

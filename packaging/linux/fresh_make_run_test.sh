@@ -31,6 +31,9 @@ for d in /opt/wheels /opt/pypi /opt/pypi-more; do
     if [ -d "$d" ]; then mkdir -p "$R$d"; mount --bind "$d" "$R$d"; fi
 done
 trap 'umount "$R/opt/wheels" "$R/opt/pypi" "$R/opt/pypi-more" "$R/dev" "$R/proc" 2>/dev/null || true' EXIT
+# This machine's CA bundle too: a proxy between it and the package registry may sign with its
+# own root, which a fresh root does not know.
+cp /etc/ssl/certs/ca-certificates.crt "$R/etc/host-ca-certificates.crt"
 for f in /etc/pip.conf /etc/xdg/pip/constraints.txt; do
     if [ -f "$f" ]; then mkdir -p "$R$(dirname "$f")"; cp "$f" "$R$f"; fi
 done
@@ -44,6 +47,7 @@ export DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8
 apt-get update -qq
 # What the Quick start asks for: make and Python with venv.
 apt-get install -y -qq --no-install-recommends make python3 python3-venv ca-certificates >/dev/null
+cp /etc/host-ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 useradd -m -s /bin/bash dev 2>/dev/null || true
 chown -R dev:dev /home/dev
 echo "== packages before: $(dpkg -l | grep -c "^ii"); xcb libraries: $(dpkg -l | grep -c "^ii  libxcb" || true)"
