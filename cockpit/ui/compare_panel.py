@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from cockpit.model.keys import canonical_key
 from cockpit.ui import theme
+from cockpit.ui.hparams import higher_is_better
 from cockpit.ui.live_cache import RunInfo
 from cockpit.ui.runs_panel import dot_icon
 from cockpit.ui.series import SeriesBuffer
@@ -37,11 +38,6 @@ from cockpit.ui.sql_runner import QueryThread
 
 if TYPE_CHECKING:
     from cockpit.ui.chart import MetricChart
-
-
-def higher_is_better(key: str) -> bool:
-    return any(word in key for word in ("acc", "score", "f1", "bleu", "reward", "tokens_per_s",
-                                        "throughput", "mfu", "auc"))
 
 
 @dataclass(slots=True)

@@ -39,6 +39,8 @@ from cockpit.ui.compare_panel import ComparePanel
 from cockpit.ui.evals_panel import EvalsPanel
 from cockpit.ui.fleet_panel import FleetPanel
 from cockpit.ui.gpu_panel import GpuPanel
+from cockpit.ui.histograms_panel import HistogramsPanel
+from cockpit.ui.hparams_panel import HParamsPanel
 from cockpit.ui.live_cache import AlertRow, LiveSeriesCache, Snapshot
 from cockpit.ui.notifier import AlertNotifier
 from cockpit.ui.runs_panel import RunsPanel
@@ -93,6 +95,8 @@ class MainWindow(QMainWindow):
         self.compare = ComparePanel(cursor_factory)
         self.evals = EvalsPanel(cursor_factory)
         self.fleet = FleetPanel()
+        self.histograms = HistogramsPanel(cursor_factory)
+        self.hparams = HParamsPanel(cursor_factory)
         self.docks: dict[str, QDockWidget] = {}
         left = Qt.DockWidgetArea.LeftDockWidgetArea
         bottom = Qt.DockWidgetArea.BottomDockWidgetArea
@@ -103,11 +107,16 @@ class MainWindow(QMainWindow):
         self._dock("sql", "SQL", self.sql, bottom)
         self._dock("compare", "Compare", self.compare, bottom)
         self._dock("evals", "Evals", self.evals, bottom)
-        self._dock("fleet", "Fleet", self.fleet, right)
-        self.tabifyDockWidget(self.docks["gpu"], self.docks["fleet"])
-        self.docks["gpu"].raise_()
-        for name in ("sql", "compare", "evals"):
+        self._dock("fleet", "Fleet", self.fleet, bottom)  # a wide grid: the wide area
+        self._dock("histograms", "Histograms", self.histograms, bottom)
+        self._dock("hparams", "HParams", self.hparams, bottom)
+        for name in ("sql", "compare", "evals", "fleet", "histograms", "hparams"):
             self.tabifyDockWidget(self.docks["alerts"], self.docks[name])
+        # Read on demand: when their tab is shown (and again each time it is shown).
+        self.docks["histograms"].visibilityChanged.connect(
+            lambda shown: shown and self.refresh_histograms())
+        self.docks["hparams"].visibilityChanged.connect(
+            lambda shown: shown and self.hparams.refresh())
         self.docks["alerts"].raise_()
         self._sized = False
         self.default_state = self.saveState(LAYOUT_VERSION)
@@ -329,6 +338,10 @@ class MainWindow(QMainWindow):
         self.fleet.show_idle_only(True)
         self.fleet.refresh()
 
+    def refresh_histograms(self) -> bool:
+        self.histograms.set_run_names({r.run_id: r.name for r in self.cache.snapshot.runs})
+        return self.histograms.refresh()
+
     def compare_selected(self) -> None:
         self.show_dock(self.docks["compare"])
         self.compare.set_checked(self.runs.selected)
@@ -507,6 +520,8 @@ class MainWindow(QMainWindow):
         self.sql.close_runner()
         self.compare.close_runner()
         self.evals.close_runner()
+        self.histograms.close_runner()
+        self.hparams.close_runner()
         super().closeEvent(event)
 
 
