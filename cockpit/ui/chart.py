@@ -509,7 +509,8 @@ class MetricChart(QWidget):
             x, y = curve.raw.getData()
             with np.errstate(invalid="ignore"):
                 inside = (x >= x0) & (x <= x1)
-                for above, beyond in ((True, inside & (y > y1)), (False, inside & (y < y0))):
+                finite = inside & np.isfinite(y)  # +/-Inf have their own edge markers
+                for above, beyond in ((True, finite & (y > y1)), (False, finite & (y < y0))):
                     idx = np.flatnonzero(beyond)
                     if len(idx) == 0:
                         continue
@@ -537,7 +538,10 @@ class MetricChart(QWidget):
         t = theme.current()
         for label, m in zip(self.clip_labels, labelled, strict=False):
             arrow = "\u2191" if m.above else "\u2193"
-            label.setAnchor((0.5, 0.0) if m.above else (0.5, 1.0))
+            # Centred on its x, but kept inside the chart near either side.
+            where = (m.x - x0) / (x1 - x0) if x1 > x0 else 0.5
+            ax = 0.0 if where < 0.08 else (1.0 if where > 0.92 else 0.5)
+            label.setAnchor((ax, 0.0) if m.above else (ax, 1.0))
             label.setHtml(f"<span style='color:{self.curves[m.run_id].color}; font-size:8pt; "
                           f"background:{t.chart_bg}'>{arrow}{_fmt(m.value)}</span>")
             label.setPos(m.x, y1 - 2.5 * pad if m.above else y0 + 2.5 * pad)

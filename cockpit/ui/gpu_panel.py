@@ -87,6 +87,7 @@ class GpuPanel(QWidget):
         self.empty.setVisible(False)
         self.split.setVisible(True)
         self.setMaximumHeight(16_777_215)  # QWIDGETSIZE_MAX
+        self.split.setSizes([300, 100])  # the cards first; it was laid out while hidden
 
     def update_gpus(self, gpus: list[GpuTrace], processes: list[ProcessRow]) -> None:
         for trace in gpus:

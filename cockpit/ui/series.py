@@ -316,7 +316,7 @@ class SeriesBuffer:
             return _E, _E, _E
         lo, hi = np.searchsorted(bad, i0), np.searchsorted(bad, i1)
         idx = bad[lo:hi]
-        room = max(width_px // 5, 1)  # one marker per ~5 px: a row of symbols, not a bar
+        room = max(width_px // 8, 1)  # one marker per ~8 px: a row of symbols, not a bar
         if len(idx) > room:
             idx = idx[:: -(-len(idx) // room)]
         vals = self.values.view[idx]
