@@ -33,7 +33,6 @@ from PySide6.QtWidgets import QToolButton, QVBoxLayout, QWidget
 
 from cockpit.model.keys import canonical_key
 from cockpit.ui import theme
-from cockpit.ui.export import export_widget_image
 from cockpit.ui.chart_items import (
     ChartViewBox,
     CurveBundle,
@@ -42,6 +41,7 @@ from cockpit.ui.chart_items import (
     ValueAxis,
     cosmetic_pen,
 )
+from cockpit.ui.export import export_widget_image
 from cockpit.ui.legend import LegendEntry, LegendStrip
 from cockpit.ui.live_cache import AlertRow, LiveSeriesCache
 from cockpit.ui.series import SeriesBuffer

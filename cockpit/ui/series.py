@@ -298,7 +298,8 @@ class SeriesBuffer:
                 i0, i1 = 0, n
             markers = self._markers(xs, i0, i1, columns) if not smoothed else (_E, _E, _E)
             if i1 - i0 <= 2 * columns:
-                return Decimated(xs[i0:i1].copy(), ys[i0:i1].copy(), *markers, True)
+                return Decimated(xs[i0:i1].copy(), ys[i0:i1].copy(), markers[0], markers[1],
+                                 markers[2], True)
             if ordered:
                 cx, lo, hi = column_envelope(xs, ys, pyramid, left, right, columns)
             else:
@@ -306,7 +307,7 @@ class SeriesBuffer:
         y = np.empty(2 * len(cx))
         y[0::2] = lo
         y[1::2] = hi
-        return Decimated(np.repeat(cx, 2), y, *markers, False)
+        return Decimated(np.repeat(cx, 2), y, markers[0], markers[1], markers[2], False)
 
     def _markers(
         self, xs: np.ndarray, i0: int, i1: int, width_px: int
