@@ -22,6 +22,7 @@ import csv
 import html
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -374,16 +375,22 @@ class MetricChart(QWidget):
         buffer = self._buffer(run_id)
         return buffer.x_at_step(step, self.x_mode) if buffer is not None else None
 
-    def _fit_y(self, x0: float, x1: float) -> YRange | None:
-        cuts = {} if self.full_y else self._cut_x()
-        values: list[np.ndarray] = []
-        protect: list[np.ndarray] = []
+    def _drawn_in(self, x0: float, x1: float
+                  ) -> Iterator[tuple[RunCurve, np.ndarray, np.ndarray, np.ndarray]]:
+        """(curve, x, y, mask of x in [x0, x1]) of the raw vertices drawn for each run."""
         for curve in self.curves.values():
             if self._buffer(curve.run_id) is None:
                 continue
             x, y = curve.raw.getData()
             with np.errstate(invalid="ignore"):
-                inside = (x >= x0) & (x <= x1)
+                yield curve, x, y, (x >= x0) & (x <= x1)
+
+    def _fit_y(self, x0: float, x1: float) -> YRange | None:
+        cuts = {} if self.full_y else self._cut_x()
+        values: list[np.ndarray] = []
+        protect: list[np.ndarray] = []
+        for curve, x, y, inside in self._drawn_in(x0, x1):
+            with np.errstate(invalid="ignore"):
                 if curve.run_id in cuts:
                     values.append(y[inside & (x < cuts[curve.run_id])])
                 else:
@@ -502,13 +509,9 @@ class MetricChart(QWidget):
         of that stretch as a label (the largest stretches first)."""
         _, (y0, y1) = self.view.viewRange()
         marks: list[ClipMark] = []
-        gap = (x1 - x0) / max(self._pixels(x0, x1)[0], 1.0) * 4  # a stretch: no break wider than 4 px
-        for curve in self.curves.values():
-            if self._buffer(curve.run_id) is None:
-                continue
-            x, y = curve.raw.getData()
+        gap = (x1 - x0) / max(self._pixels(x0, x1)[0], 1.0) * 4  # a stretch: breaks under 4 px
+        for curve, x, y, inside in self._drawn_in(x0, x1):
             with np.errstate(invalid="ignore"):
-                inside = (x >= x0) & (x <= x1)
                 finite = inside & np.isfinite(y)  # +/-Inf have their own edge markers
                 for above, beyond in ((True, finite & (y > y1)), (False, finite & (y < y0))):
                     idx = np.flatnonzero(beyond)

@@ -16,6 +16,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import duckdb  # noqa: E402
 
 from cockpit.store.db import connect  # noqa: E402
+from cockpit.ui.series import SeriesBuffer  # noqa: E402
 
 # The offscreen platform warns that it cannot propagate size hints or raise windows: a
 # limitation of the test platform, not of Cockpit. Every other Qt warning fails a test.
@@ -172,3 +173,52 @@ def fill(history: History) -> History:
     history.process(1, 4343, None)
     history.con.execute("COMMIT")
     return history
+
+
+class SeriesSource:
+    """The one thing a chart asks of LiveSeriesCache: `series(run_id, key)`, from buffers the
+    test fills directly."""
+
+    def __init__(self) -> None:
+        self.buffers: dict[tuple[str, str], SeriesBuffer] = {}
+
+    def series(self, run_id: str, key: str) -> SeriesBuffer | None:
+        return self.buffers.get((run_id, key))
+
+    def add(self, run_id: str, y: np.ndarray, key: str = "loss") -> SeriesBuffer:
+        buf = SeriesBuffer()
+        steps = np.arange(len(y), dtype=np.float64)
+        buf.append(steps, 1.7e9 + steps, y)
+        self.buffers[(run_id, key)] = buf
+        return buf
+
+
+@pytest.fixture
+def lone_chart(qtbot):  # noqa: ANN201
+    """A MetricChart of its own (dark theme) on a SeriesSource, shown at width x height,
+    destroyed after the test."""
+    import gc
+
+    from PySide6.QtCore import QEvent
+    from PySide6.QtWidgets import QApplication
+
+    from cockpit.ui import theme
+    from cockpit.ui.chart import MetricChart
+
+    made: list[MetricChart] = []
+
+    def make(width: int, height: int) -> MetricChart:
+        theme.apply(theme.DARK)
+        chart = MetricChart("loss", SeriesSource())  # type: ignore[arg-type]
+        chart.resize(width, height)
+        chart.show()
+        qtbot.waitExposed(chart)
+        made.append(chart)
+        return chart
+
+    yield make
+    for chart in made:
+        chart.close()
+        chart.deleteLater()
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    gc.collect()

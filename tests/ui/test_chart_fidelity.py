@@ -7,43 +7,20 @@ where the line to the neighbouring points crosses the column's edges)."""
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
-from PySide6.QtCore import QEvent, QPointF
+from PySide6.QtCore import QPointF
 from PySide6.QtGui import QColor, QImage
 from PySide6.QtWidgets import QApplication
-from pytestqt.qtbot import QtBot
 
-from cockpit.ui import theme
 from cockpit.ui.chart import MetricChart
-from cockpit.ui.series import SeriesBuffer
 
 CURVE = "#ff00ff"  # a colour nothing else on the chart uses
 
 
-class _Cache:
-    def __init__(self) -> None:
-        self.buffers: dict[tuple[str, str], SeriesBuffer] = {}
-
-    def series(self, run_id: str, key: str) -> SeriesBuffer | None:
-        return self.buffers.get((run_id, key))
-
-
 @pytest.fixture
-def chart(qtbot: QtBot) -> Iterator[MetricChart]:
-    theme.apply(theme.DARK)
-    c = MetricChart("loss", _Cache())  # type: ignore[arg-type]
-    c.resize(700, 360)
-    c.show()
-    qtbot.waitExposed(c)
-    yield c
-    c.close()
-    c.deleteLater()
-    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
-    gc.collect()
+def chart(lone_chart) -> MetricChart:  # noqa: ANN001
+    return lone_chart(700, 360)
 
 
 def _noisy(n: int, seed: int = 0) -> np.ndarray:
@@ -57,11 +34,7 @@ def _noisy(n: int, seed: int = 0) -> np.ndarray:
 
 
 def _show(chart: MetricChart, y: np.ndarray, x_range: tuple[float, float] | None) -> None:
-    n = len(y)
-    buf = SeriesBuffer()
-    steps = np.arange(n, dtype=np.float64)
-    buf.append(steps, steps, y)
-    chart.cache.buffers[("r", "loss")] = buf  # type: ignore[attr-defined]
+    chart.cache.add("r", y)  # type: ignore[attr-defined]
     chart.set_runs([("r", "run", CURVE)])
     chart.full_y = True  # every value inside the view: this test is about x fidelity
     QApplication.processEvents()  # the layout settles (the legend strip takes its row)

@@ -4,13 +4,11 @@ legend that names every colour."""
 
 from __future__ import annotations
 
-import gc
 import time
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QEvent, QPointF, Qt
+from PySide6.QtCore import QPointF, Qt
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
@@ -18,7 +16,6 @@ from cockpit.ui import theme
 from cockpit.ui.chart import MetricChart
 from cockpit.ui.chart_items import format_power, log_ticks
 from cockpit.ui.live_cache import AlertRow
-from cockpit.ui.series import SeriesBuffer
 from cockpit.ui.y_range import robust_range
 
 RNG = np.random.default_rng(7)
@@ -68,33 +65,13 @@ def test_flat_then_warmup_and_constants_have_a_range() -> None:
 
 
 # ---- on a chart ------------------------------------------------------------------------------
-class _Cache:
-    def __init__(self) -> None:
-        self.buffers: dict[tuple[str, str], SeriesBuffer] = {}
-
-    def series(self, run_id: str, key: str) -> SeriesBuffer | None:
-        return self.buffers.get((run_id, key))
-
-
 @pytest.fixture
-def chart(qtbot: QtBot) -> Iterator[MetricChart]:
-    theme.apply(theme.DARK)
-    c = MetricChart("loss", _Cache())  # type: ignore[arg-type]
-    c.resize(1000, 420)  # the size of one chart in the default window
-    c.show()
-    qtbot.waitExposed(c)
-    yield c
-    c.close()
-    c.deleteLater()
-    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
-    gc.collect()
+def chart(lone_chart) -> MetricChart:  # noqa: ANN001
+    return lone_chart(1000, 420)  # the size of one chart in the default window
 
 
 def _add(chart: MetricChart, run_id: str, y: np.ndarray) -> None:
-    buf = SeriesBuffer()
-    steps = np.arange(len(y), dtype=np.float64)
-    buf.append(steps, 1.7e9 + steps, y)
-    chart.cache.buffers[(run_id, "loss")] = buf  # type: ignore[attr-defined]
+    chart.cache.add(run_id, y)  # type: ignore[attr-defined]
 
 
 def _alert(run_id: str, step: int, severity: str, evidence: dict) -> AlertRow:
