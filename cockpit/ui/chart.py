@@ -502,7 +502,9 @@ class MetricChart(QWidget):
 
     def _value(self, y: float) -> float:
         """A plotted y back in data units."""
-        return 10.0**y if self.log_y else y
+        if not self.log_y:
+            return y
+        return 10.0**y if y < 308 else math.inf  # (a curve not redrawn since log y went on)
 
     def _draw_clips(self, x0: float, x1: float) -> None:
         """Where a curve leaves the range shown: a triangle at the edge, and the farthest value

@@ -165,10 +165,14 @@ class HistogramsPanel(QWidget):
             color = QColor(t.accent)
             n = len(PERCENTILES)
             for i in range(n // 2):  # outer bands faint, inner ones stronger
-                lo = pg.PlotDataItem(steps, values[:, i], pen=None)
-                hi = pg.PlotDataItem(steps, values[:, n - 1 - i], pen=None)
+                edge = QColor(color)
+                edge.setAlpha(60)
+                lo = pg.PlotCurveItem(steps, values[:, i], pen=pg.mkPen(edge))
+                hi = pg.PlotCurveItem(steps, values[:, n - 1 - i], pen=pg.mkPen(edge))
                 fill = QColor(color)
                 fill.setAlpha(40 + 35 * i)
+                plot.addItem(lo)  # the band's edges: drawn faintly, and they set the range
+                plot.addItem(hi)
                 plot.addItem(pg.FillBetweenItem(lo, hi, brush=fill))
             plot.plot(steps, values[:, n // 2], pen=pg.mkPen(color, width=1.5), name="median")
         else:
@@ -178,7 +182,7 @@ class HistogramsPanel(QWidget):
             span = steps[-1] - steps[0] if len(steps) > 1 else 1.0
             image.setRect(float(steps[0]) if len(steps) else 0.0, lo, span or 1.0, hi - lo)
             plot.addItem(image)
-        plot.getPlotItem().enableAutoRange()
+        plot.getPlotItem().autoRange()
 
     # ---- export --------------------------------------------------------------------------------
     def _export_dialog(self) -> None:

@@ -31,6 +31,11 @@ class HParamsTable:
     best: dict[str, float] = field(default_factory=dict)
     metrics: list[str] = field(default_factory=list)  # canonical keys available
 
+    def swept(self, run_ids: list[str]) -> list[str]:
+        """The runs among these that have parameters (all of them when none has any)."""
+        have = [r for r in run_ids if self.values.get(r)]
+        return have or list(run_ids)
+
     def value(self, run_id: str, key: str) -> str:
         return self.values.get(run_id, {}).get(key, "")
 
@@ -45,7 +50,7 @@ class HParamsTable:
         if key in ("final", "best"):
             got = self.final if key == "final" else self.best
             raw = np.array([got.get(r, math.nan) for r in self.run_ids], dtype=np.float64)
-            return _scaled(raw)
+            return _scaled(raw, log=True)
         texts = [self.value(r, key) for r in self.run_ids]
         if self.numeric(key):
             raw = np.array([as_number(t) if t != "" else math.nan for t in texts], dtype=float)
@@ -67,13 +72,20 @@ def as_number(text: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _scaled(raw: np.ndarray) -> tuple[np.ndarray, list[tuple[float, str]]]:
+def _scaled(raw: np.ndarray, log: bool = False) -> tuple[np.ndarray, list[tuple[float, str]]]:
+    """Positions on [0, 1] from min to max; on a log scale when `log` and the positive values
+    span more than two decades (a diverged run's loss would squash every other run)."""
     finite = raw[np.isfinite(raw)]
     if len(finite) == 0:
         return np.full(len(raw), np.nan), []
     lo, hi = float(finite.min()), float(finite.max())
     if hi <= lo:
         return np.where(np.isfinite(raw), 0.5, np.nan), [(0.5, f"{lo:.4g}")]
+    if log and lo > 0 and hi / lo > 100:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            pos = (np.log10(raw) - math.log10(lo)) / (math.log10(hi) - math.log10(lo))
+        mid = 10 ** ((math.log10(lo) + math.log10(hi)) / 2)
+        return pos, [(0.0, f"{lo:.4g}"), (0.5, f"{mid:.3g} (log)"), (1.0, f"{hi:.4g}")]
     pos = (raw - lo) / (hi - lo)
     return pos, [(0.0, f"{lo:.4g}"), (0.5, f"{(lo + hi) / 2:.4g}"), (1.0, f"{hi:.4g}")]
 
@@ -93,7 +105,8 @@ def load_hparams(cur: duckdb.DuckDBPyConnection, metric: str = "loss") -> HParam
             continue
         values.setdefault(str(run_id), {})[str(key)] = "" if value is None else str(value)
     keys = sorted({k for v in values.values() for k in v})
-    differs = [k for k in keys if len({values.get(r, {}).get(k, "") for r in run_ids}) > 1]
+    swept = [r for r in run_ids if r in values]  # runs without parameters do not make a key differ
+    differs = [k for k in keys if len({values[r].get(k, "") for r in swept}) > 1]
     params = differs + [k for k in keys if k not in differs]
     table = HParamsTable(run_ids, names, params, values, metric)
     rows = cur.execute(

@@ -192,14 +192,16 @@ class HParamsPanel(QWidget):
             self.draw_scatter()
 
     def _colors(self, values: np.ndarray) -> list[object]:
+        """Colour by rank of the metric (best to worst along the colour map): one outlier
+        cannot paint every other run the same colour."""
         import pyqtgraph as pg
 
         cmap = pg.colormap.get("viridis")
-        finite = values[np.isfinite(values)]
-        lo, hi = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
-        span = hi - lo or 1.0
-        return [cmap.map((v - lo) / span if math.isfinite(v) else 0.0, mode="qcolor")
-                for v in values]
+        order = np.argsort(np.where(np.isfinite(values), values, np.inf), kind="stable")
+        rank = np.empty(len(values))
+        rank[order] = np.arange(len(values))
+        span = max(len(values) - 1, 1)
+        return [cmap.map(1.0 - r / span, mode="qcolor") for r in rank]
 
     def axes(self) -> list[str]:
         assert self.table is not None
@@ -218,7 +220,7 @@ class HParamsPanel(QWidget):
         item.hideAxis("left")
         item.hideAxis("bottom")
         item.setMouseEnabled(x=False, y=False)
-        shown = set(self.shown_runs())
+        shown = set(table.swept(self.shown_runs()))
         axes = self.axes()
         positions = {key: table.axis(key) for key in axes}
         order = [i for i, r in enumerate(table.run_ids) if r in shown]
@@ -253,7 +255,7 @@ class HParamsPanel(QWidget):
         plot.clear()
         t = theme.current()
         plot.setBackground(t.chart_bg)
-        shown = set(self.shown_runs())
+        shown = set(table.swept(self.shown_runs()))
         runs = [r for r in table.run_ids if r in shown]
         numeric = table.numeric(key)
         if numeric:

@@ -103,6 +103,9 @@ def test_histograms_panel_draws_bands_and_density_and_exports(panels, qtbot,
     assert [h.step for h in series.items] == [10 * i for i in range(len(samples))]
     fills = [i for i in panel.plot.getPlotItem().items if type(i).__name__ == "FillBetweenItem"]
     assert len(fills) == 4  # four nested bands around the median
+    QApplication.processEvents()
+    _, (y0, y1) = panel.plot.getPlotItem().getViewBox().viewRange()
+    assert y0 <= min(w.min() for w in samples) and y1 >= max(w.max() for w in samples)
     grid, lo, hi = density_grid(series)
     assert grid.shape == (len(samples), 120) and np.allclose(grid.max(axis=1), 1.0)
     assert lo == pytest.approx(min(w.min() for w in samples))
@@ -142,6 +145,14 @@ def test_hparams_table_sorts_filters_and_plots(panels, qtbot, tmp_path: Path) ->
         assert panel.refresh()
     table = panel.table
     assert table is not None and table.params[:2] == ["lr", "optimizer"]  # differing first
+    history.run("r5", "diverged-no-params", "failed")
+    table.run_ids.append("r5")
+    table.final["r5"] = 4e12  # one outlier: the metric axis goes log, not squashed
+    pos, ticks = table.axis("final")
+    assert "(log)" in ticks[1][1] and 0.0 < sorted(pos)[2] < 0.9
+    assert set(table.swept(table.run_ids)) == {"r1", "r2", "r3", "r4"}
+    table.run_ids.pop()
+    del table.final["r5"]
     header = [panel.model.horizontalHeaderItem(c).text() for c in range(panel.model.columnCount())]
     assert header == ["Run", "final loss", "best loss", "lr", "optimizer", "batch_size"]
     # Sorted by final loss: the best run first.
