@@ -310,8 +310,11 @@ def shoot(db: Path, copy: Path, out: Path, work: Path) -> list[Path]:
         save(window.docks["gpu"], "gpu")
         window.show_dock(window.docks["alerts"])
         if window.alerts.proxy.rowCount():
-            row = next((r for r in range(window.alerts.proxy.rowCount())
-                        if window.alerts.proxy.index(r, 1).data() == "critical"), 0)
+            rows = range(window.alerts.proxy.rowCount())
+            index = window.alerts.proxy.index
+            row = next((r for r in rows if index(r, 1).data() == "critical"
+                        and index(r, 3).data() == "divergence"),
+                       next((r for r in rows if index(r, 1).data() == "critical"), 0))
             window.alerts.select_row(row)
         settle()
         save(window.docks["alerts"], "alerts")
