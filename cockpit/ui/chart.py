@@ -115,7 +115,9 @@ class MetricChart(QWidget):
         self.full_y = False  # fit every finite value, outliers included
         self.y_range: YRange | None = None
         self.clip_marks: list[ClipMark] = []
+        self._clips_drawn_for: tuple[object, ...] = ()
         self._protect: tuple[str, float, float] | None = None  # (run, x0, x1) kept in range
+        self._follow_range: tuple[float, float] | None = None  # x shown while following
         self._own_range_change = False
         self._drawn_key: tuple[object, ...] = ()
         self._decor_y: tuple[float, float] = (0.0, 0.0)
@@ -198,6 +200,7 @@ class MetricChart(QWidget):
                 curve.seen_version = -2
             self._style(curve)
         self.curves = {run_id: self.curves[run_id] for run_id, _, _ in runs}
+        self._follow_range = None
         self._update_legend()
         self._commit()
 
@@ -235,6 +238,7 @@ class MetricChart(QWidget):
             curve.seen_version = -2
         self.focus_line.setVisible(False)
         self._protect = None
+        self._follow_range = None
         self.follow_x = self.fit_y = True
 
     def set_log_y(self, on: bool) -> None:
@@ -312,11 +316,21 @@ class MetricChart(QWidget):
         return lo, hi
 
     def _x_window(self) -> tuple[float, float]:
-        """The x range to draw: all the data while following, else the view's."""
+        """The x range to draw: all the data while following, else the view's. While a run
+        grows, the range keeps 5% of room on the right and moves only when the data reaches
+        it: the pixel columns then stay put, and each frame recomputes only the columns the
+        new points fall in (and nothing jitters)."""
         if self.follow_x:
             bounds = self._data_x_bounds()
             if bounds is not None:
-                return bounds
+                lo, hi = bounds
+                held = self._follow_range
+                if held is not None and held[0] == lo and held[1] >= hi:
+                    return held
+                if held is not None and held[0] == lo and hi > held[1]:  # it grew: room
+                    hi = hi + 0.05 * (hi - lo)
+                self._follow_range = (lo, hi)
+                return lo, hi
         (x0, x1), _ = self.view.viewRange()
         return float(x0), float(x1)
 
@@ -525,7 +539,11 @@ class MetricChart(QWidget):
                         j = part[np.argmax(ys[part])] if above else part[np.argmin(ys[part])]
                         marks.append(ClipMark(curve.run_id, float(xs[j]),
                                               self._value(float(ys[j])), above))
+        view = (x0, x1, float(y0), float(y1), self.full_y)
+        if marks == self.clip_marks and view == self._clips_drawn_for:
+            return  # nothing moved: no new spots, no new labels (a frame of a live run)
         self.clip_marks = marks
+        self._clips_drawn_for = view
         pad = (y1 - y0) * 0.02
         spots = []
         for m in marks:
@@ -700,6 +718,7 @@ class MetricChart(QWidget):
         """Back to showing everything as it grows, y fitted to it."""
         self.focus_line.setVisible(False)
         self._protect = None
+        self._follow_range = None
         self.follow_x = self.fit_y = True
         self.refresh(force=True)  # all the data, not the zoomed-in slice
 

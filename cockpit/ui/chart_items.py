@@ -6,8 +6,8 @@ the wheel.
 change, and its bounds cost an O(n) scan each time the view auto-ranges. Our vertices come
 already decimated per pixel column (raw points, or each column's min and max as a vertical
 segment), so a `Trace` only turns them into one QPainterPath and knows its bounds from the
-moment it gets them. Every vertex is also drawn as a pixel: a lone finite point between
-NaNs, or a column whose min equals its max, would otherwise draw nothing.
+moment it gets them. A lone finite point between NaNs, or a column whose min equals its max,
+would draw nothing as a path: those vertices are drawn as pixels.
 pyqtgraph's axis grid draws three tick levels through a QPicture; with the raster engine that
 cost 8-10 ms per chart frame, about half of a frame. `GridLines` draws the two coarser levels
 as pixel-aligned opaque lines.
@@ -160,7 +160,7 @@ class CurveBundle(pg.GraphicsObject):
                 continue
             if t.path is None:
                 t.path = pg.arrayToQPath(t.xData, t.yData, connect=t.connect)
-                t.points = _points(t.xData, t.yData)
+                t.points = _points(t.xData, t.yData, t.connect)
             p.setPen(t.opts["pen"])
             p.drawPath(t.path)
             if t.points is not None:
@@ -170,9 +170,20 @@ class CurveBundle(pg.GraphicsObject):
 _EMPTY = np.empty(0)
 
 
-def _points(x: np.ndarray, y: np.ndarray) -> QPolygonF | None:
-    """The finite vertices as a polygon for `drawPoints` (filled straight from numpy)."""
-    keep = np.isfinite(x) & np.isfinite(y)
+def _points(x: np.ndarray, y: np.ndarray, connect: str) -> QPolygonF | None:
+    """The vertices a path would not show, as a polygon for `drawPoints` (filled straight
+    from numpy): a (min, max) pair with min == max, or a finite point whose neighbours
+    are both NaN."""
+    finite = np.isfinite(x) & np.isfinite(y)
+    if connect == "pairs":
+        flat = np.repeat(y[0::2] == y[1::2], 2)[: len(y)]
+        keep = finite & flat
+        keep[1::2] = False  # one of the pair is enough
+    else:
+        alone = np.ones(len(y), dtype=bool)
+        alone[1:] &= ~finite[:-1]
+        alone[:-1] &= ~finite[1:]
+        keep = finite & alone
     n = int(keep.sum())
     if n == 0:
         return None

@@ -36,63 +36,61 @@ def range_min_max(
     """Finite min and max of values[a[i]:b[i]] for every i (NaN where there is none)."""
     a = np.asarray(a, dtype=np.int64)
     b = np.asarray(b, dtype=np.int64)
-    lo = np.full(len(a), np.inf)
-    hi = np.full(len(a), -np.inf)
-    mins, maxs = values, values  # raw values may hold NaN/Inf: masked where gathered
-    active = b > a
+    lo = np.full(len(a), np.nan)
+    hi = np.full(len(a), np.nan)
+    mins, maxs = values, values
+    idx = np.flatnonzero(b > a)  # the ranges still being reduced, and their bounds
+    a, b = a[idx], b[idx]
     k = -1  # the level mins/maxs belong to; -1 = the raw values
-    while active.any():
+    while len(idx):
         if k + 1 < pyramid.depth:  # complete blocks climb a level; the rest is reduced here
             up, down = -(-a // FACTOR), b // FACTOR
-            climbs = active & (up < down)
+            climbs = up < down
         else:  # the top level holds at most 3 blocks
             up, down, climbs = a, b, np.zeros(len(a), dtype=bool)
         # Left piece [a, 4*up) when climbing, else all of [a, b) (at most 7 elements either
-        # way); right piece [4*down, b) when climbing (at most 3).
-        _reduce_into(lo, hi, mins, maxs, a, np.where(climbs, up * FACTOR, b), active, 8)
-        _reduce_into(lo, hi, mins, maxs, down * FACTOR, b, climbs, FACTOR)
-        active = climbs
-        a, b = np.where(climbs, up, 0), np.where(climbs, down, 0)
+        # way); right piece [4*down, b) when climbing (at most 3), or nothing.
+        left_end = np.where(climbs, up * FACTOR, b)
+        right_start = np.where(climbs, down * FACTOR, b)
+        got_lo, got_hi = _fold(mins, maxs, a, left_end, right_start, b, raw=k < 0)
+        lo[idx] = np.fmin(lo[idx], got_lo)
+        hi[idx] = np.fmax(hi[idx], got_hi)
+        idx, a, b = idx[climbs], up[climbs], down[climbs]
         k += 1
-        if active.any():
+        if len(idx):
             mins, maxs = pyramid.level(k)
-    none = np.isinf(lo)  # no finite value in the range
-    lo[none] = np.nan
-    hi[none] = np.nan
     return lo, hi
 
 
-def _reduce_into(
-    lo: np.ndarray,
-    hi: np.ndarray,
-    mins: np.ndarray,
-    maxs: np.ndarray,
-    start: np.ndarray,
-    end: np.ndarray,
-    which: np.ndarray,
-    width: int,
-) -> None:
-    """Fold mins/maxs[start[i]:end[i]] (at most `width` long) into lo/hi[i] for i in `which`.
-    Gathered as (width, m) and reduced along the first axis: one vectorised pass per row."""
-    idx = np.flatnonzero(which & (end > start))
-    if len(idx) == 0:
-        return
-    offsets = start[idx][None, :] + np.arange(width)[:, None]
-    inside = offsets < end[idx][None, :]
-    take = np.minimum(offsets, len(mins) - 1)
+_LEFT = np.arange(8)[:, None]
+_RIGHT = np.arange(FACTOR - 1)[:, None]
+
+
+def _fold(mins: np.ndarray, maxs: np.ndarray, a: np.ndarray, left_end: np.ndarray,
+          right_start: np.ndarray, b: np.ndarray, raw: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Min and max over [a, left_end) and [right_start, b) for every range, gathered as one
+    (11, m) block and reduced along its first axis. Positions past a piece's end repeat the
+    range's first element, which cannot change a min or a max; an empty piece is all of
+    that. Raw values may be NaN or +/-Inf, an all-NaN block of the pyramid is NaN: neither
+    counts (fmin/fmax skip NaN; Inf is made NaN first)."""
+    left = a[None, :] + _LEFT
+    right = right_start[None, :] + _RIGHT
+    take = np.concatenate((np.where(left < left_end[None, :], left, a[None, :]),
+                           np.where(right < b[None, :], right, a[None, :])))
     got_lo, got_hi = mins[take], maxs[take]
-    # Raw values may be NaN or +/-Inf, an all-NaN block of the pyramid is NaN: neither counts.
-    got_lo = np.where(inside & np.isfinite(got_lo), got_lo, np.inf)
-    got_hi = np.where(inside & np.isfinite(got_hi), got_hi, -np.inf)
-    lo[idx] = np.minimum(lo[idx], got_lo.min(axis=0))
-    hi[idx] = np.maximum(hi[idx], got_hi.max(axis=0))
+    if raw:
+        got_lo = np.where(np.isfinite(got_lo), got_lo, np.nan)
+        got_hi = got_lo
+    with np.errstate(invalid="ignore"):
+        return np.fmin.reduce(got_lo, axis=0), np.fmax.reduce(got_hi, axis=0)
 
 
-def column_envelope(
+def column_ranges(
     xs: np.ndarray, ys: np.ndarray, pyramid: Levels, x0: float, x1: float, columns: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(centre x, min, max) of every pixel column of [x0, x1] split into `columns`, for a
-    series sorted by x; columns the line never touches are left out."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """(min, max) of every pixel column of [x0, x1] split into `columns`, for a series sorted
+    by x: the points in it and where the line crosses its edges (NaN where the line never
+    passes)."""
     n = min(len(xs), len(ys))
     xs, ys = xs[:n], ys[:n]
     dx = (x1 - x0) / columns
@@ -101,20 +99,17 @@ def column_envelope(
     lo, hi = range_min_max(ys, pyramid, bounds[:-1], bounds[1:])
     # Where the line between the last point before an edge and the first one after it
     # crosses that edge: the value there belongs to both columns it separates.
-    before, after = bounds - 1, bounds
-    ok = (before >= 0) & (after < n)
-    bi, ai = np.clip(before, 0, max(n - 1, 0)), np.clip(after, 0, max(n - 1, 0))
-    xa, xb, ya, yb = xs[bi], xs[ai], ys[bi], ys[ai]
+    inside = (bounds > 0) & (bounds < n)
+    after = np.minimum(bounds, n - 1)
+    before = np.maximum(after - 1, 0)
+    xa, xb, ya, yb = xs[before], xs[after], ys[before], ys[after]
     with np.errstate(invalid="ignore", divide="ignore"):
-        ok &= np.isfinite(ya) & np.isfinite(yb)
-        frac = np.where(xb > xa, (edges - xa) / np.where(xb > xa, xb - xa, 1.0), 0.0)
-        crossing = np.where(ok, ya + (yb - ya) * np.clip(frac, 0.0, 1.0), np.nan)
-    for side in (crossing[:-1], crossing[1:]):  # left and right edge of each column
-        lo = np.fmin(lo, side)
-        hi = np.fmax(hi, side)
-    keep = np.isfinite(lo)
-    centres = x0 + dx * (np.arange(columns) + 0.5)
-    return centres[keep], lo[keep], hi[keep]
+        frac = np.clip((edges - xa) / (xb - xa), 0.0, 1.0)
+        crossing = ya + (yb - ya) * frac
+    crossing[~(inside & np.isfinite(crossing))] = np.nan  # a NaN or Inf end: no line there
+    lo = np.fmin(np.fmin(lo, crossing[:-1]), crossing[1:])  # left and right edge
+    hi = np.fmax(np.fmax(hi, crossing[:-1]), crossing[1:])
+    return lo, hi
 
 
 def unsorted_column_envelope(

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cockpit.ui.envelope import FACTOR, column_envelope, unsorted_column_envelope
+from cockpit.ui.envelope import FACTOR, column_ranges, unsorted_column_envelope
 
 _EMA_BLOCK = 64
 
@@ -174,6 +174,9 @@ class SeriesBuffer:
         self.version = 0  # bumped on every change: the GUI redraws when it moves
         self.step_sorted = True
         self.ts_sorted = True
+        # Per (x mode, smoothed): the last pixel-column ranges computed, so a live append
+        # recomputes only the columns its points reach while the column grid stays put.
+        self._columns: dict[tuple[str, bool], _ColumnCache] = {}
 
     def __len__(self) -> int:
         return self.values.n
@@ -210,6 +213,7 @@ class SeriesBuffer:
             if weight == self.smoothing and (weight == 0 or self.smoothed.n == self.values.n):
                 return
             self.smoothing = weight
+            self._columns.clear()
             self.smoothed = GrowableArray(np.float64)
             self.smoothed_pyramid = MinMaxPyramid()
             self._ema_state = None
@@ -301,13 +305,41 @@ class SeriesBuffer:
                 return Decimated(xs[i0:i1].copy(), ys[i0:i1].copy(), markers[0], markers[1],
                                  markers[2], True)
             if ordered:
-                cx, lo, hi = column_envelope(xs, ys, pyramid, left, right, columns)
+                lo, hi = self._column_ranges(xs, ys, pyramid, (x_mode, smoothed),
+                                             (left, per_px, columns))
+                keep = np.isfinite(lo)
+                cx = (left + per_px * (np.arange(columns) + 0.5))[keep]
+                lo, hi = lo[keep], hi[keep]
             else:
                 cx, lo, hi = unsorted_column_envelope(xs, ys, left, right, columns)
         y = np.empty(2 * len(cx))
         y[0::2] = lo
         y[1::2] = hi
         return Decimated(np.repeat(cx, 2), y, markers[0], markers[1], markers[2], False)
+
+    def _column_ranges(self, xs: np.ndarray, ys: np.ndarray, pyramid: MinMaxPyramid,
+                       which: tuple[str, bool], grid: tuple[float, float, int]
+                       ) -> tuple[np.ndarray, np.ndarray]:
+        """Every column's (min, max) on this grid; with the grid of the last call and only
+        points appended since, just the columns from the one that held the last old point
+        on are computed again (its right edge's crossing moved)."""
+        left, per_px, columns = grid
+        n = len(ys)
+        known = self._columns.get(which)
+        if known is not None and known.grid == grid and 0 < known.n <= n:
+            if known.n == n:
+                return known.lo, known.hi
+            c0 = int(np.clip((xs[known.n - 1] - left) // per_px, 0, columns))
+            if c0 < columns:
+                lo, hi = column_ranges(xs, ys, pyramid, left + c0 * per_px,
+                                       left + columns * per_px, columns - c0)
+                known.lo = np.concatenate((known.lo[:c0], lo))
+                known.hi = np.concatenate((known.hi[:c0], hi))
+            known.n = n
+            return known.lo, known.hi
+        lo, hi = column_ranges(xs, ys, pyramid, left, left + columns * per_px, columns)
+        self._columns[which] = _ColumnCache(grid, n, lo, hi)
+        return lo, hi
 
     def _markers(
         self, xs: np.ndarray, i0: int, i1: int, width_px: int
@@ -326,6 +358,14 @@ class SeriesBuffer:
 
 
 _E = np.empty(0)
+
+
+@dataclass(slots=True)
+class _ColumnCache:
+    grid: tuple[float, float, int]  # (first column's left edge, x per column, columns)
+    n: int  # points the ranges were computed from
+    lo: np.ndarray
+    hi: np.ndarray
 
 
 def _appends_sorted(existing: np.ndarray, new: np.ndarray) -> bool:

@@ -112,3 +112,23 @@ def test_missing_steps_use_arrival_order_and_restarts_keep_all_points() -> None:
     restarted.append(np.array([0, 1, 2, 1, 2, 3]), np.arange(6.0), np.arange(6.0))
     assert not restarted.step_sorted
     assert len(restarted.decimate(0, 3, 500).x) == 6
+
+
+def test_live_appends_recompute_only_new_columns_and_match_a_fresh_buffer() -> None:
+    rng = np.random.default_rng(5)
+    y = rng.normal(size=60_000)
+    y[[100, 59_990]] = np.nan
+    live = SeriesBuffer()
+    live.append(np.arange(50_000), np.arange(50_000), y[:50_000])
+    grid = (0.0, 66_000.0, 800.0)  # the view keeps room on the right while the run grows
+    live.decimate(*grid)
+    for start in range(50_000, 60_000, 1_000):
+        live.append(np.arange(start, start + 1_000), np.arange(start, start + 1_000),
+                    y[start:start + 1_000])
+        got = live.decimate(*grid)
+        fresh = SeriesBuffer()
+        fresh.append(np.arange(start + 1_000), np.arange(start + 1_000), y[:start + 1_000])
+        want = fresh.decimate(*grid)
+        np.testing.assert_array_equal(got.x, want.x)
+        np.testing.assert_array_equal(got.y, want.y)
+    assert got.envelope and got.y[np.isfinite(got.y)].max() == np.nanmax(y)
