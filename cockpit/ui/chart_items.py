@@ -86,7 +86,7 @@ class CurveBundle(pg.GraphicsObject):
     With one item per run, every repaint and every auto-range crosses from C++ into Python
     once per curve per question (bounds, shape, paint), and each crossing waits for the GIL
     that the ingest threads hold; one item for 20 curves makes it one crossing. Vertices come
-    decimated from the series' min/max pyramid, so they are drawn as they are.
+    decimated per pixel column (raw points or min/max segments), so they are drawn as they are.
     """
 
     def __init__(self) -> None:

@@ -1,10 +1,12 @@
-"""One metric series of one run, held in memory for drawing at any zoom in constant time.
+"""One metric series of one run, held in memory for drawing at any zoom in O(pixels).
 
 Qt-free on purpose: the background poller appends here and the GUI thread only asks for
 what fits on screen. A min/max pyramid (each level keeps the finite min and max of blocks of
-4**k points) lets a chart of a million points be drawn from a few thousand vertices that
-still show every one-step spike; zoomed in far enough, the raw points are returned.
-Non-finite values are kept apart as markers because a line cannot show them.
+4**k points) gives every pixel column's true min and max in O(log n) (`cockpit.ui.envelope`),
+so a chart of a million points is a few thousand vertices that still show every one-step
+spike and nothing the data never did; zoomed in to under ~2 points per column, the raw
+points are returned. Non-finite values are kept apart as markers because a line cannot show
+them.
 """
 
 from __future__ import annotations
