@@ -525,7 +525,7 @@ class MetricChart(QWidget):
         of that stretch as a label (the largest stretches first)."""
         _, (y0, y1) = self.view.viewRange()
         marks: list[ClipMark] = []
-        gap = (x1 - x0) / max(self._pixels(x0, x1)[0], 1.0) * 4  # a stretch: breaks under 4 px
+        gap = (x1 - x0) / max(self._pixels(x0, x1)[0], 1.0) * 12  # one stretch: gaps < 12 px
         for curve, x, y, inside in self._drawn_in(x0, x1):
             with np.errstate(invalid="ignore"):
                 finite = inside & np.isfinite(y)  # +/-Inf have their own edge markers
@@ -552,7 +552,15 @@ class MetricChart(QWidget):
                           "symbol": "t1" if m.above else "t", "brush": pg.mkBrush(color),
                           "pen": pg.mkPen(theme.current().chart_bg, width=1)})
         self.clip_markers.setData(spots)
-        labelled = sorted(marks, key=lambda m: -abs(m.value))[:MAX_CLIP_LABELS]
+        labelled: list[ClipMark] = []  # the farthest first, none within 70 px of another
+        taken: list[tuple[bool, float]] = []
+        for m in sorted(marks, key=lambda m: -abs(m.value)):
+            px = self.view.mapViewToScene(QPointF(m.x, 0.0)).x()
+            if all(above != m.above or abs(px - other) >= 70 for above, other in taken):
+                labelled.append(m)
+                taken.append((m.above, px))
+            if len(labelled) == MAX_CLIP_LABELS:
+                break
         while len(self.clip_labels) < len(labelled):
             label = pg.TextItem(anchor=(0.5, 0))
             label.setZValue(26)

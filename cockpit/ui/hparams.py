@@ -44,14 +44,17 @@ class HParamsTable:
         seen = [v for v in (self.value(r, key) for r in self.run_ids) if v != ""]
         return bool(seen) and all(as_number(v) is not None for v in seen)
 
-    def axis(self, key: str) -> tuple[np.ndarray, list[tuple[float, str]]]:
+    def axis(self, key: str, runs: list[str] | None = None
+             ) -> tuple[np.ndarray, list[tuple[float, str]]]:
         """Each run's position on [0, 1] for this column (NaN when missing), and the ticks
-        (position, label) of the axis: numbers scaled min..max, categories in sorted order."""
+        (position, label) of the axis: numbers scaled min..max of these runs (log past 1.5
+        decades), categories in sorted order."""
+        runs = self.run_ids if runs is None else runs
         if key in ("final", "best"):
             got = self.final if key == "final" else self.best
-            raw = np.array([got.get(r, math.nan) for r in self.run_ids], dtype=np.float64)
-            return _scaled(raw, log=True)
-        texts = [self.value(r, key) for r in self.run_ids]
+            raw = np.array([got.get(r, math.nan) for r in runs], dtype=np.float64)
+            return _scaled(raw)
+        texts = [self.value(r, key) for r in runs]
         if self.numeric(key):
             raw = np.array([as_number(t) if t != "" else math.nan for t in texts], dtype=float)
             return _scaled(raw)
@@ -72,16 +75,16 @@ def as_number(text: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _scaled(raw: np.ndarray, log: bool = False) -> tuple[np.ndarray, list[tuple[float, str]]]:
-    """Positions on [0, 1] from min to max; on a log scale when `log` and the positive values
-    span more than two decades (a diverged run's loss would squash every other run)."""
+def _scaled(raw: np.ndarray) -> tuple[np.ndarray, list[tuple[float, str]]]:
+    """Positions on [0, 1] from min to max; on a log scale when the values are positive and
+    span more than 1.5 decades (learning rates; a diverged run's loss would squash the rest)."""
     finite = raw[np.isfinite(raw)]
     if len(finite) == 0:
         return np.full(len(raw), np.nan), []
     lo, hi = float(finite.min()), float(finite.max())
     if hi <= lo:
         return np.where(np.isfinite(raw), 0.5, np.nan), [(0.5, f"{lo:.4g}")]
-    if log and lo > 0 and hi / lo > 100:
+    if lo > 0 and hi / lo > 30:
         with np.errstate(divide="ignore", invalid="ignore"):
             pos = (np.log10(raw) - math.log10(lo)) / (math.log10(hi) - math.log10(lo))
         mid = 10 ** ((math.log10(lo) + math.log10(hi)) / 2)

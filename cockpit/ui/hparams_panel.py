@@ -220,14 +220,13 @@ class HParamsPanel(QWidget):
         item.hideAxis("left")
         item.hideAxis("bottom")
         item.setMouseEnabled(x=False, y=False)
-        shown = set(table.swept(self.shown_runs()))
+        runs = table.swept(self.shown_runs())
         axes = self.axes()
-        positions = {key: table.axis(key) for key in axes}
-        order = [i for i, r in enumerate(table.run_ids) if r in shown]
-        final = np.array([table.final.get(table.run_ids[i], math.nan) for i in order])
+        positions = {key: table.axis(key, runs) for key in axes}
+        final = np.array([table.final.get(r, math.nan) for r in runs])
         colors = self._colors(final)
         x = np.arange(len(axes), dtype=np.float64)
-        for color, i in zip(colors, order, strict=True):
+        for i, color in enumerate(colors):
             y = np.array([positions[key][0][i] for key in axes])
             plot.plot(x, y, pen=pg.mkPen(color, width=1.5), connect="finite")
         for j, key in enumerate(axes):
@@ -240,7 +239,7 @@ class HParamsPanel(QWidget):
                 tick = pg.TextItem(label, color=t.dim_text, anchor=(0, 0.5))
                 tick.setPos(j + 0.02, pos)
                 plot.addItem(tick)
-        plot.setXRange(-0.3, len(axes) - 0.5, padding=0)
+        plot.setXRange(-0.35, len(axes) - 0.35, padding=0)
         plot.setYRange(-0.05, 1.12, padding=0)
         return plot
 
@@ -258,13 +257,20 @@ class HParamsPanel(QWidget):
         shown = set(table.swept(self.shown_runs()))
         runs = [r for r in table.run_ids if r in shown]
         numeric = table.numeric(key)
+        axis = plot.getPlotItem().getAxis("bottom")
+        log_x = False
         if numeric:
             xs = np.array([as_number(table.value(r, key)) or math.nan for r in runs])
-            plot.getPlotItem().getAxis("bottom").setTicks(None)
+            axis.setTicks(None)
+            finite = xs[np.isfinite(xs)]
+            log_x = bool(len(finite)) and finite.min() > 0 and finite.max() / finite.min() > 30
+            if log_x:  # learning rates: decades apart
+                xs = np.log10(xs)
         else:
             cats = sorted({table.value(r, key) for r in runs})
             xs = np.array([cats.index(table.value(r, key)) for r in runs], dtype=np.float64)
-            plot.getPlotItem().getAxis("bottom").setTicks([list(enumerate(cats))])
+            axis.setTicks([list(enumerate(cats))])
+        axis.setLogMode(log_x)
         ys = np.array([table.final.get(r, math.nan) for r in runs])
         colors = self._colors(ys)
         spots = [{"pos": (x, y), "brush": pg.mkBrush(c), "size": 10,
@@ -272,7 +278,8 @@ class HParamsPanel(QWidget):
                  for x, y, c, r in zip(xs, ys, colors, runs, strict=True)
                  if math.isfinite(x) and math.isfinite(y)]
         scatter = pg.ScatterPlotItem(spots=spots, hoverable=True,
-                                     tip=lambda x, y, data: f"{data}: {key}={x:.4g}, "
+                                     tip=lambda x, y, data: f"{data}: {key}="
+                                                            f"{10**x if log_x else x:.4g}, "
                                                             f"{table.metric}={y:.4g}")
         plot.addItem(scatter)
         plot.setLabel("bottom", key)

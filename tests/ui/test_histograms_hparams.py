@@ -150,6 +150,8 @@ def test_hparams_table_sorts_filters_and_plots(panels, qtbot, tmp_path: Path) ->
     table.final["r5"] = 4e12  # one outlier: the metric axis goes log, not squashed
     pos, ticks = table.axis("final")
     assert "(log)" in ticks[1][1] and 0.0 < sorted(pos)[2] < 0.9
+    pos, ticks = table.axis("final", ["r1", "r2", "r3", "r4"])  # the plotted runs only
+    assert "(log)" not in ticks[1][1] and float(ticks[-1][1]) == pytest.approx(1.9, abs=0.01)
     assert set(table.swept(table.run_ids)) == {"r1", "r2", "r3", "r4"}
     table.run_ids.pop()
     del table.final["r5"]
@@ -174,7 +176,7 @@ def test_hparams_table_sorts_filters_and_plots(panels, qtbot, tmp_path: Path) ->
     scatter = panel.draw_scatter()
     assert scatter is not None
     spots = next(i for i in scatter.getPlotItem().items if type(i).__name__ == "ScatterPlotItem")
-    assert sorted(spots.data["x"]) == [0.0003, 0.001]
+    assert sorted(spots.data["x"]) == [0.0003, 0.001]  # two adam runs: within a decade, linear
     n = panel.export(tmp_path / "hp.csv")
     rows = list(csv.reader((tmp_path / "hp.csv").open()))
     assert n == 2 and rows[0] == ["run", "final_loss", "best_loss", "lr", "optimizer",
