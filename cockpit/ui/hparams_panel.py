@@ -220,6 +220,15 @@ class HParamsPanel(QWidget):
         item.hideAxis("left")
         item.hideAxis("bottom")
         item.setMouseEnabled(x=False, y=False)
+        if not table.params:
+            note = pg.TextItem("No hyper-parameters stored yet: run_params is filled from MLflow "
+                               "params, trainer_state, config files and logs.",
+                               color=t.dim_text, anchor=(0.5, 0.5))
+            note.setPos(0.5, 0.5)
+            plot.addItem(note)
+            plot.setXRange(0, 1, padding=0)
+            plot.setYRange(0, 1, padding=0)
+            return plot
         runs = table.swept(self.shown_runs())
         axes = self.axes()
         positions = {key: table.axis(key, runs) for key in axes}
