@@ -184,3 +184,41 @@ def test_hparams_table_sorts_filters_and_plots(panels, qtbot, tmp_path: Path) ->
     assert {r[0] for r in rows[1:]} == {"adam-lr3e-4", "adam-lr1e-3"}
     panel.export(tmp_path / "hp.png")
     assert (tmp_path / "hp.png").stat().st_size > 1000
+
+
+def test_tensorboard_histograms_and_hparams_written_by_torch_show_up(panels, qtbot,
+                                                                     tmp_path: Path) -> None:
+    """From SummaryWriter's own files through the importer (issue 16's reader) to the panels."""
+    pytest.importorskip("torch.utils.tensorboard")
+    from cockpit.monitor.engine import import_paths
+    from cockpit.store.db import connect
+    from tests.test_tfevents_histograms import write_run
+
+    _, made = panels
+    write_run(tmp_path / "runs" / "exp")
+    db = tmp_path / "tb.duckdb"
+    import_paths([tmp_path / "runs"], db)
+    con = connect(db)
+    try:
+        histograms = HistogramsPanel(con.cursor)
+        hparams = HParamsPanel(con.cursor)
+        made.extend([histograms, hparams])
+        with qtbot.waitSignal(histograms.loadedSeries, timeout=10_000):
+            assert histograms.refresh()
+        keys = [histograms.key.itemText(i) for i in range(histograms.key.count())]
+        assert {"weights/linear", "grads/linear", "tf2/normal"} <= set(keys)
+        series = histograms.series
+        assert series is not None and [h.step for h in series.items] == list(range(6))
+        assert all(h.total == 32 for h in series.items) or series.key == "tf2/normal"
+        with qtbot.waitSignal(hparams.loadedTable, timeout=10_000):
+            assert hparams.refresh()
+        table = hparams.table
+        assert table is not None
+        # add_hparams' values, as the reader names them, are the run's columns
+        assert [table.value(table.run_ids[0], f"hparam.{k}")
+                for k in ("lr", "batch_size", "optimizer")] == ["0.01", "32", "adamw"]
+        assert {"hparam.lr", "hparam.batch_size", "hparam.optimizer"} <= set(table.params)
+    finally:
+        for panel in made:
+            panel.close_runner()
+        con.close()
