@@ -64,18 +64,29 @@ class Outcome:
 
 
 def run_synthetic(run: CurveRun, monitor: HealthMonitor) -> list[Alert]:
+    """Replay a synthetic run, then decide its lifecycle after the fact as `check` does: an
+    hour after its data ended, or, for a run whose process was seen (`stall_check`), with a
+    process record of that observation."""
+    from cockpit.monitor.lifecycle import ProcessRecord
+    from cockpit.monitor.runlife import LifecycleTracker
+
     alerts = monitor.observe(run.name, run.name, run.keys, run.steps, run.ts, run.values)
     for event in run.events:
         alerts += monitor.observe_event(run.name, run.name, event)
-    finished = any(e.kind == "finished" for e in run.events)
     last_ts = max((t for t in run.ts if t is not None), default=None)
-    if run.stall_check is not None and last_ts is not None:
-        after, alive = run.stall_check
-        alerts += monitor.check_stall(run.name, run.name, last_ts + after, alive, finished)
-    elif last_ts is not None:
-        # Post-hoc, an hour after the data ended, like `cockpit check` on a finished run.
-        alerts += monitor.check_stall(run.name, run.name, last_ts + 3600, None, finished,
-                                      posthoc=True)
+    steps = [s for s in run.steps if s is not None]
+    if last_ts is not None:
+        tracker = LifecycleTracker(monitor)
+        life = tracker.track(run.name, run.name, "")
+        life.record_read = True
+        now = last_ts + 3600
+        if run.stall_check is not None:
+            after, alive = run.stall_check
+            now = last_ts + after
+            life.record = ProcessRecord(observed_at=now, alive_at_observation=alive)
+        tracker.on_batch(run.name, len(run.values), max(steps, default=None), last_ts, last_ts,
+                         run.events)
+        alerts += tracker.settle(now).alerts
     monitor.finish(run.name)
     return alerts
 
@@ -106,7 +117,8 @@ def sample_labels(truth_file: Path) -> dict[str, tuple[list[Label], frozenset[st
 
 def real_runs(paths: list[Path], label_of: dict[str, tuple[list[Label], frozenset[str]]],
               source: str, default_healthy: bool) -> list[Outcome]:
-    from cockpit.health.posthoc import check_stored_run, stored_run
+    from cockpit.health.posthoc import stored_run
+    from cockpit.monitor.check import check_stored_run
     from cockpit.monitor.engine import import_paths
     from cockpit.store.db import connect
 
@@ -124,7 +136,7 @@ def real_runs(paths: list[Path], label_of: dict[str, tuple[list[Label], frozense
                 if leaf not in label_of and not default_healthy:
                     continue
                 labels, allowed = label_of.get(leaf, ([], frozenset()))
-                alerts = check_stored_run(con, HealthMonitor(), run)
+                alerts, _ = check_stored_run(con, HealthMonitor(), run)
                 out.append(Outcome(leaf, source, labels, allowed, alerts))
         finally:
             con.close()

@@ -63,12 +63,16 @@ def test_expected_failures_are_one_sentence_and_exit_2(tmp_path):
     assert cockpit("query", "--db", db, "--format", "json", "SELECT count(*) n FROM metrics").stdout.strip() != "[]"
 
 
-def test_watch_once_prints_nothing_for_a_healthy_run_and_stores_it(tmp_path):
+def test_watch_once_prints_no_alert_for_a_healthy_run_only_its_final_state(tmp_path):
     db = str(tmp_path / "h.duckdb")
     out = cockpit("watch", str(H100 / "healthy_bf16"), "--db", db, "--once", "--json")
     assert out.returncode == 0, out.stderr
-    alerts = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+    lines = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+    alerts = [a for a in lines if "detector" in a]
     assert all(a["severity"] == "info" for a in alerts)
+    states = [(c["run"], c["lifecycle"], c["previous"]) for c in lines if "lifecycle" in c]
+    assert states == [("healthy_bf16", "finished", None)]
+    assert [c["reason"] for c in lines if "lifecycle" in c] == ["process exit code 0"]
     res = cockpit("query", "--db", db, "--format", "json", "SELECT count(*) n FROM metrics WHERE key = 'loss'")
     assert json.loads(res.stdout) == [{"n": 857}]
 

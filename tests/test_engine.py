@@ -135,20 +135,28 @@ def test_live_stall_marks_the_run_stalled_until_points_return(tmp_path, db):
     now = time.time()
     log.write_text("".join(json.dumps({"step": i, "time": now - 10 + i, "loss": 2.0 - i / 100}) + "\n"
                            for i in range(10)))
-    seen = []
+    seen, changes = [], []
     monitor = HealthMonitor(dataclasses.replace(HealthConfig(), stall_after_s=2.0))
     with StoreWriter(db) as writer:
-        engine = IngestEngine(writer, [tmp_path / "runs"], health=monitor, on_alerts=seen.extend)
+        engine = IngestEngine(writer, [tmp_path / "runs"], health=monitor, on_alerts=seen.extend,
+                              on_lifecycle=changes.extend)
         engine.poll_once()
-        assert engine.check_stalls(now=now) == []  # logging recently: fine
-        alerts = engine.check_stalls(now=now + 60)
+        with open(log, "a") as f:  # it grows while watched: a live run
+            f.write(json.dumps({"step": 10, "time": now, "loss": 1.9}) + "\n")
+        engine.poll_once()
+        assert engine.check_lifecycle(now=now).alerts == []  # logging recently: fine
+        alerts = engine.check_lifecycle(now=now + 60).alerts
         assert [a.detector for a in alerts] == ["stall"] and seen == alerts
+        assert alerts[0].evidence["classification"] == "unknown"  # no process writes it
+        assert [c.state for c in changes] == ["running", "stalled"]
         writer.flush()
         cur = writer.cursor()
         assert cur.execute("SELECT status FROM runs").fetchone() == ("stalled",)
         with open(log, "a") as f:
-            f.write(json.dumps({"step": 10, "time": now + 61, "loss": 1.8}) + "\n")
+            f.write(json.dumps({"step": 11, "time": now + 61, "loss": 1.8}) + "\n")
         engine.poll_once()
         writer.flush()
         assert cur.execute("SELECT status FROM runs").fetchone() == ("running",)
         assert cur.execute("SELECT count(*) FROM alerts WHERE detector = 'stall'").fetchone() == (1,)
+        states = cur.execute("SELECT previous, state FROM run_states ORDER BY rowid").fetchall()
+        assert states == [(None, "running"), ("running", "stalled"), ("stalled", "running")]

@@ -15,9 +15,10 @@ import duckdb
 import pytest
 
 from cockpit.health.monitor import HealthMonitor
-from cockpit.health.posthoc import check_stored_run, stored_run
+from cockpit.health.posthoc import stored_run
 from cockpit.model.alert import Alert
 from cockpit.model.records import RunEvent
+from cockpit.monitor.check import check_stored_run
 
 FIXTURES = Path(__file__).parent / "fixtures"
 H100 = FIXTURES / "h100-runs"
@@ -99,7 +100,7 @@ def replay(con: duckdb.DuckDBPyConnection, name: str) -> list[Alert]:
     assert row is not None, f"{name} was not imported"
     run = stored_run(con, row[0])
     assert run is not None
-    return check_stored_run(con, HealthMonitor(), run)
+    return check_stored_run(con, HealthMonitor(), run)[0]
 
 
 def test_imported_h100_runs_match_the_ground_truth(imported: duckdb.DuckDBPyConnection) -> None:

@@ -22,8 +22,9 @@ from cockpit.cli.common import (
 )
 from cockpit.cli.errors import CliError
 from cockpit.cli.notify_cmd import add_notify_args, build_notifier, notify_lifecycle
-from cockpit.cli.output import format_alert, print_rows
+from cockpit.cli.output import format_alert, format_lifecycle, print_rows
 from cockpit.model.alert import Alert
+from cockpit.model.lifecycle import LifecycleChange
 from cockpit.store.db import connect
 
 
@@ -33,11 +34,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_db_arg(p)
     p.set_defaults(func=cmd_import)
 
-    p = sub.add_parser("watch", help="headless live monitor: tail runs, store, print alerts")
+    p = sub.add_parser("watch", help="headless live monitor: tail runs, store, print alerts "
+                                     "and lifecycle changes")
     p.add_argument("paths", nargs="+", metavar="PATH")
     add_db_arg(p)
     add_notify_args(p)
-    p.add_argument("--json", action="store_true", help="one alert object per line")
+    p.add_argument("--json", action="store_true",
+                   help="one JSON object per line: alerts (with \"detector\") and lifecycle "
+                        "changes (with \"lifecycle\")")
     p.add_argument("--once", action="store_true", help="process what exists, then exit")
     p.add_argument("--replay-gpu", type=Path, metavar="DIR", help="GPU telemetry recording to replay")
     add_gpu_source_arg(p)
@@ -91,8 +95,9 @@ def make_health(stall_after: float | None = None) -> Any:
 
 
 class AlertPrinter:
-    """Prints alerts from any thread, one line each (or one JSON object per line), and hands
-    them to the notifier when `--notify` set one."""
+    """Prints alerts and lifecycle changes from any thread, one line each (or one JSON object
+    per line: an alert has "detector", a lifecycle change has "lifecycle"), and hands alerts
+    to the notifier when `--notify` set one."""
 
     def __init__(self, as_json: bool) -> None:
         self.as_json = as_json
@@ -112,9 +117,18 @@ class AlertPrinter:
         if self.notifier is not None:
             self.notifier.on_alerts(alerts)  # a queue put: delivery has its own threads
 
+    def lifecycle(self, changes: list[LifecycleChange]) -> None:
+        with self._lock:
+            for change in changes:
+                data = change.to_json()
+                line = (json.dumps(data, default=str) if self.as_json
+                        else format_lifecycle(data))
+                print(line, flush=True)
+
 
 def cmd_watch(args: argparse.Namespace) -> int:
     from cockpit.monitor.engine import IngestEngine, IngestError
+    from cockpit.sources.processes import LocalProcesses
     from cockpit.store.writer import StoreWriter
 
     interrupt_on_sigterm()
@@ -129,7 +143,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
         try:
             engine = IngestEngine(writer, paths, health=health, on_alerts=printer,
                                   poll_interval=args.poll, recordings=not args.once,
-                                  on_reachability=print_reachability)
+                                  on_reachability=print_reachability,
+                                  processes=LocalProcesses(), on_lifecycle=printer.lifecycle)
         except IngestError as err:
             raise CliError(str(err)) from None
         gpu = _start_gpu_replay(args, writer, printer, engine)

@@ -73,3 +73,12 @@ def print_rows(fmt: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], 
 def format_alert(alert: dict[str, Any]) -> str:
     step = f" step {alert['step']}" if alert.get("step") is not None else ""
     return f"{alert['severity'].upper():8s} {alert['run']} [{alert['detector']}]{step}: {alert['message']}"
+
+
+def format_lifecycle(change: dict[str, Any]) -> str:
+    """`RUN      exp1: running -> hung: writer PID 12 alive and silent for 40 s ...`"""
+    previous = change.get("previous")
+    state = change["lifecycle"] if previous else f"{change['lifecycle']} (discovered)"
+    moved = f"{previous} -> {state}" if previous else state
+    reason = f": {change['reason']}" if change.get("reason") else ""
+    return f"{'RUN':8s} {change['run']}: {moved}{reason}"

@@ -75,6 +75,8 @@ class HealthConfig:
     throughput_drop: float = 0.30  # recent this much worse than the steady state
     throughput_sustain_logs: int = 10  # for this many consecutive logs
     throughput_rearm: float = 0.15  # back within this of the steady state: re-armed
+    throughput_min_extra_ms: float = 20.0  # ...and each step costs at least this much more
+    throughput_contention: float = 0.6  # other processes keep this share of cores busy: info
 
     # memory_pressure from logged memory metrics (gpu_mem_alloc_gb, ...).
     memory_skip_logs: int = 10

@@ -7,9 +7,11 @@ at zero? is a divergence already reported?) live here instead of being re-derive
 from __future__ import annotations
 
 import math
+from collections import deque
 from typing import Any
 
 from cockpit.health.config import HealthConfig
+from cockpit.health.rolling import RollingMedian
 from cockpit.model.alert import Alert
 
 
@@ -59,10 +61,33 @@ class LrSchedule:
         self.last = lr
 
 
+class HostLoad:
+    """How busy other processes keep the host's CPU (a share of all cores), as the monitor
+    last measured it: a slow run on a contended host is the host's story, not the run's."""
+
+    __slots__ = ("_seen",)
+
+    def __init__(self) -> None:
+        self._seen: deque[tuple[float, float]] = deque(maxlen=512)  # (ts, share)
+
+    def note(self, ts: float, others_busy: float) -> None:
+        self._seen.append((ts, others_busy))
+
+    def recent(self, span_s: float = 120.0) -> float | None:
+        """Mean share of cores busy with other processes over the last `span_s` seconds
+        (None: never measured, e.g. after the fact)."""
+        if not self._seen:
+            return None
+        newest = self._seen[-1][0]
+        values = [share for ts, share in self._seen if ts >= newest - span_s]
+        return sum(values) / len(values)
+
+
 class RunContext:
     """One run's identity and shared state; builds the alerts its detectors emit."""
 
-    def __init__(self, run_id: str, run_name: str, config: HealthConfig) -> None:
+    def __init__(self, run_id: str, run_name: str, config: HealthConfig,
+                 host: HostLoad | None = None) -> None:
         self.run_id = run_id
         self.run_name = run_name
         self.config = config
@@ -73,8 +98,11 @@ class RunContext:
         self.finished = False
         self.finished_at: int | None = None  # last step when the log said it finished
         self.crashed = False
+        self.critical: Alert | None = None  # the latest nan/divergence critical (see `critical`)
         self.last_step: int | None = None
         self.last_ts: float | None = None
+        self.host = host or HostLoad()
+        self.step_seconds = RollingMedian(config.stall_interval_window)  # wall time per step
 
     def claim(self, detector: str, metric: str) -> bool:
         """Open an episode for `detector` unless another metric already holds one.
@@ -104,7 +132,7 @@ class RunContext:
         message: str,
         evidence: dict[str, Any],
     ) -> Alert:
-        return Alert(
+        alert = Alert(
             run=self.run_name,
             detector=detector,
             severity=severity,
@@ -115,3 +143,6 @@ class RunContext:
             evidence=evidence,
             run_id=self.run_id,
         )
+        if severity == "critical" and detector in ("nan", "divergence"):
+            self.critical = alert
+        return alert

@@ -1,7 +1,8 @@
 """HealthMonitor: routes each run's points to its detectors by the role each series plays.
 
-The live engine calls `observe` with every batch on its way to the store and `check_stall`
-on a timer; `cockpit check` replays stored runs through the same calls. Detectors are
+The live engine calls `observe` with every batch on its way to the store; the lifecycle
+decision (cockpit/monitor) reads `silence` and `critical` and asks for the `stall` alert it
+classified; `cockpit check` replays stored runs through the same calls. Detectors are
 created lazily per run and per metric, so a run costs only what it logs.
 
 Which raw key plays which role (train loss, lr, ...) is decided by cockpit.model.roles: the
@@ -13,17 +14,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from cockpit.health.config import HealthConfig
-from cockpit.health.context import RunContext
+from cockpit.health.context import HostLoad, RunContext
 from cockpit.health.crash import CrashDetector
 from cockpit.health.excursion import GradExplosionDetector, LossExcursionDetector
 from cockpit.health.lr_zero import LrZeroDetector
 from cockpit.health.memory import MemoryPressureDetector
 from cockpit.health.nan import NanDetector
 from cockpit.health.progress import NoLearningDetector, PlateauDetector
-from cockpit.health.stall import StallDetector
+from cockpit.health.stall import Silence, StallDetector
 from cockpit.health.throughput import ThroughputDropDetector
 from cockpit.model.alert import Alert
 from cockpit.model.keys import canonical_key
@@ -84,8 +85,9 @@ class _Series:
 
 
 class _Run:
-    def __init__(self, run_id: str, run_name: str, config: HealthConfig) -> None:
-        self.ctx = RunContext(run_id, run_name, config)
+    def __init__(self, run_id: str, run_name: str, config: HealthConfig,
+                 host: HostLoad | None = None) -> None:
+        self.ctx = RunContext(run_id, run_name, config, host)
         self.nan = NanDetector(self.ctx)
         self.crash = CrashDetector(self.ctx)
         self.stall = StallDetector(self.ctx)
@@ -105,11 +107,12 @@ class HealthMonitor:
         self._canonical = canonical
         self._runs: dict[str, _Run] = {}
         self._names: dict[str, str] = {}  # raw key -> canonical name
+        self.host = HostLoad()  # every run watched here shares this machine's CPU
 
     def _run(self, run_id: str, run_name: str) -> _Run:
         run = self._runs.get(run_id)
         if run is None:
-            run = self._runs[run_id] = _Run(run_id, run_name, self.config)
+            run = self._runs[run_id] = _Run(run_id, run_name, self.config, self.host)
         else:
             run.ctx.run_name = run_name
         return run
@@ -216,19 +219,33 @@ class HealthMonitor:
             return []
         return run.crash.on_event(event)
 
-    def check_stall(self, run_id: str, run_name: str, now: float, process_alive: bool | None,
-                    finished: bool, posthoc: bool = False) -> list[Alert]:
-        """Called on a timer (live) or once at the end (`check`, with `posthoc=True`).
+    def silence(self, run_id: str, now: float, last_seen: float | None = None) -> Silence | None:
+        """How long the run has been silent and what its stall threshold is (None: nothing
+        timed seen yet). The lifecycle decision reads it; see StallDetector."""
+        run = self._runs.get(run_id)
+        return None if run is None else run.stall.silence(now, last_seen)
 
-        process_alive: True/False when the training process is known (psutil), else None.
-        A silent run with unknown liveness is a warning live, but only info after the fact:
-        an imported log that simply ends cannot be told apart from a finished run.
-        """
+    def report_silence(self, run_id: str, run_name: str, now: float, kind: str, severity: str,
+                       seen: str, evidence: dict[str, Any], last_seen: float | None = None
+                       ) -> list[Alert]:
+        """The `stall` alert of the current silence, as the lifecycle decision classified it
+        (one per silence; new points end it)."""
+        run = self._run(run_id, run_name)
+        return run.stall.alert(now, kind, severity, seen, evidence, last_seen)
+
+    def note_host_load(self, ts: float, others_busy: float) -> None:
+        """The share of the host's cores other processes kept busy (the lifecycle tracker
+        measures it beside the writers): a throughput drop under contention is info."""
+        self.host.note(ts, others_busy)
+
+    def critical(self, run_id: str) -> Alert | None:
+        """The critical training-health alert (nan, divergence) whose episode is still open:
+        a run that ends in it failed, whatever its exit status said."""
         run = self._runs.get(run_id)
         if run is None:
-            return []
-        run.ctx.run_name = run_name
-        return run.stall.check(now, process_alive, finished, posthoc)
+            return None
+        alert = run.ctx.critical
+        return alert if alert is not None and run.ctx.is_open(alert.detector) else None
 
     def finish(self, run_id: str) -> list[Alert]:
         """No more data will come for this run (post-hoc check done): release its state."""

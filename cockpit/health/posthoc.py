@@ -1,16 +1,14 @@
 """Post-hoc health check of stored runs: replay each run's history through the monitor.
 
 `cockpit check` and the detector evaluation use it. Points are replayed in step order, then
-the run's events (crash, finished), then one stall check against the current time; with
-timestamps, stalls in the past show up as gaps.
+the run's events (crash, finished); with timestamps, stalls in the past show up as gaps. The
+lifecycle decision after the fact (hung, ended, exit status) is made above, in
+cockpit/monitor/check.py.
 """
 
 from __future__ import annotations
 
-import json
-import time
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import duckdb
 
@@ -37,10 +35,22 @@ def stored_run(cur: duckdb.DuckDBPyConnection, run_id: str) -> StoredRun | None:
     return StoredRun(*row) if row else None
 
 
-def check_stored_run(cur: duckdb.DuckDBPyConnection, monitor: HealthMonitor, run: StoredRun,
-                     now: float | None = None) -> list[Alert]:
-    """Training-health alerts for one stored run (GPU telemetry is not looked at here)."""
-    alerts: list[Alert] = []
+@dataclass(slots=True)
+class Replay:
+    """What replaying a stored run showed: its alerts and the facts its lifecycle needs."""
+
+    alerts: list[Alert]
+    points: int = 0
+    last_step: int | None = None
+    last_ts: float | None = None
+    events: list[RunEvent] = field(default_factory=list)
+
+
+def replay_stored_run(cur: duckdb.DuckDBPyConnection, monitor: HealthMonitor,
+                      run: StoredRun) -> Replay:
+    """Training-health alerts of one stored run: its points in step order, then its events
+    (GPU telemetry and the lifecycle are judged above, in cockpit/monitor/check.py)."""
+    out = Replay([])
     roles = cur.execute(
         "SELECT key, role FROM series WHERE run_id = ? AND role IS NOT NULL", [run.run_id]
     ).fetchall()
@@ -55,45 +65,22 @@ def check_stored_run(cur: duckdb.DuckDBPyConnection, monitor: HealthMonitor, run
         if not rows:
             break
         keys, steps, tss, values = (list(col) for col in zip(*rows, strict=True))
-        alerts += monitor.observe(run.run_id, run.name, keys, steps, tss,
-                                  [float("nan") if v is None else v for v in values])
+        out.alerts += monitor.observe(run.run_id, run.name, keys, steps, tss,
+                                      [float("nan") if v is None else v for v in values])
+        out.points += len(rows)
+        known_steps = [s for s in steps if s is not None]
+        known_ts = [t for t in tss if t is not None]
+        if known_steps:
+            out.last_step = max(out.last_step or known_steps[-1], max(known_steps))
+        if known_ts:
+            out.last_ts = max(out.last_ts or known_ts[0], max(known_ts))
     events = cur.execute(
         "SELECT kind, message, step, ts FROM run_events WHERE run_id = ? "
         "ORDER BY step NULLS LAST, ts NULLS LAST",
         [run.run_id],
     ).fetchall()
-    finished = run.status == "finished"
-    crashed = False
     for kind, message, step, ts in events:
-        finished = finished or kind == "finished"
-        crashed = crashed or kind == "error"
-        alerts += monitor.observe_event(run.run_id, run.name, RunEvent(kind, message or "", step, ts))
-    if run.status == "failed" and not crashed:
-        # Failed by its process record (exit code), with no error line in any log.
-        reason = run.status_reason or "the process exited with an error"
-        alerts += monitor.observe_event(run.run_id, run.name, RunEvent("error", reason))
-    at, alive, posthoc = _observation(Path(run.path), time.time() if now is None else now)
-    alerts += monitor.check_stall(run.run_id, run.name, at, alive, finished, posthoc=posthoc)
-    alerts += monitor.finish(run.run_id)
-    return alerts
-
-
-def _observation(run_dir: Path, now: float) -> tuple[float, bool | None, bool]:
-    """(when, process alive, post-hoc) for the stall check of a stored run.
-
-    A process record (process.json of the recording format, SPEC §5) that saw the process
-    alive says so at its `observed_at`: the check is then as live as the recording was.
-    Otherwise liveness is unknown and a silent end is only info.
-    """
-    try:
-        record = json.loads((run_dir / "process.json").read_text())
-    except (OSError, ValueError):
-        return now, None, True
-    if not isinstance(record, dict):
-        return now, None, True
-    observed = record.get("observed_at")
-    if record.get("alive_at_observation") is True and isinstance(observed, int | float):
-        return float(observed), True, False
-    if record.get("process_end") is not None or record.get("exit_code") is not None:
-        return now, False, True
-    return now, None, True
+        event = RunEvent(kind, message or "", step, ts)
+        out.events.append(event)
+        out.alerts += monitor.observe_event(run.run_id, run.name, event)
+    return out

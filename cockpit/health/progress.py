@@ -229,14 +229,25 @@ class PlateauDetector:
                 f"{cfg.plateau_block_logs} logs, the trend of the block medians improves the "
                 f"loss by < {cfg.plateau_min_improvement:.1%} even at +{cfg.plateau_confidence:g} "
                 f"standard errors, with the lr flat within {cfg.plateau_lr_flat_ratio}x")
+        rising = gained + cfg.plateau_confidence * se < 0  # up, beyond its noise
+        if rising:
+            seen = (f"{self.metric} has been rising since {at_step(since)} (around {fmt(level)}): "
+                    f"its trend over that window is a rise of {-gained:.2%} (+/- {se:.2%}) with "
+                    f"{lr}")
+            nxt = ("a rising training loss at a flat lr is instability or bad data: the grad "
+                   "norm and the batches since it began, then lower the lr or roll back")
+        else:
+            seen = (f"{self.metric} has plateaued around {fmt(level)} since {at_step(since)}: its "
+                    f"trend over that window is {gained:+.2%} (+/- {se:.2%}) with {lr}")
+            nxt = ("if this is the expected floor, decay the lr or stop; otherwise look for "
+                   "frozen or detached parameters, a data loader repeating the same data, and "
+                   "the lr value")
         return self.ctx.alert(
             self.DETECTOR, "warning", step, ts, self.metric,
-            f"{self.metric} has plateaued around {fmt(level)} since {at_step(since)}: its trend "
-            f"over that window is {gained:+.2%} (+/- {se:.2%}) with {lr}. Rule: {rule}. Next: "
-            "if this is the expected floor, decay the lr or stop; otherwise look for frozen or "
-            "detached parameters, a data loader repeating the same data, and the lr value.",
+            f"{seen}. Rule: {rule}. Next: {nxt}.",
             {"level": level, "relative_improvement": round(gained, 5),
              "standard_error": round(se, 5), "since_step": since,
+             "direction": "rising" if rising else "flat",
              "lr_min": lr_lo if math.isfinite(lr_lo) else None,
              "lr_max": lr_hi if math.isfinite(lr_hi) else None, "rule": rule},
         )

@@ -2,11 +2,14 @@
 
 The threshold is max(k x the typical interval, a floor) so a run logging every 50 ms and
 one logging every 10 minutes are both judged fairly; `--stall-after` replaces it. Live, the
-monitor's clock asks `check`; after the fact, a gap between two points' timestamps is a
-stall that ended. A finished or crashed run is never stalled.
+lifecycle decision (cockpit/monitor/lifecycle.py) reads `silence` and, when the run is hung or
+stalled, asks for the alert; after the fact, a gap between two points' timestamps is a stall
+that ended. A finished or crashed run is never stalled.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from cockpit.health.context import RunContext, at_step
 from cockpit.health.rolling import RollingMedian
@@ -15,7 +18,7 @@ from cockpit.model.alert import Alert
 DETECTOR = "stall"
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
     if seconds < 120:
         return f"{seconds:.0f} s"
     if seconds < 7200:
@@ -35,7 +38,6 @@ class StallDetector:
         self._ts: float | None = None  # its timestamp
         self.last_ts: float | None = None  # newest timestamp seen
         self._open = False  # a live stall alert is out for the current silence
-        self._seen_fresh = False  # a live check once found this run logging recently
 
     def typical_interval(self) -> float | None:
         if len(self._intervals) < self.ctx.config.stall_min_intervals:
@@ -73,6 +75,8 @@ class StallDetector:
         gap = ts - self._ts
         if gap <= 0:
             return []
+        if step is not None and self._step is not None and step > self._step:
+            self.ctx.step_seconds.push(gap / (step - self._step))
         out: list[Alert] = []
         threshold = self.threshold()
         trusted = self.typical_interval() is not None or self.ctx.config.stall_after_s is not None
@@ -87,60 +91,71 @@ class StallDetector:
     def _gap_alert(self, step: int | None, ts: float, gap: float, threshold: float) -> Alert:
         return self.ctx.alert(
             DETECTOR, "warning", self._step, self._ts, None,
-            f"run stalled for {_duration(gap)} after {at_step(self._step)} before logging "
-            f"{at_step(step)}. Rule: {self._rule()}, i.e. {_duration(threshold)}. Next: what "
+            f"run stalled for {duration(gap)} after {at_step(self._step)} before logging "
+            f"{at_step(step)}. Rule: {self._rule()}, i.e. {duration(threshold)}. Next: what "
             "the job did then (checkpoint save, evaluation, a data loader or NCCL hang, a "
             "preemption and restart); GPU time in that window was spent without training.",
             {"gap_s": gap, "threshold_s": threshold, "resumed_step": step, "resumed_ts": ts,
              "classification": "resumed", "rule": self._rule()},
         )
 
-    def check(self, now: float, process_alive: bool | None, finished: bool,
-              posthoc: bool = False) -> list[Alert]:
-        """Is the run silent for too long right now? Classify it hung / exited / unknown."""
-        ctx = self.ctx
-        if finished or ctx.finished or ctx.crashed or self.last_ts is None:
-            self._open = False
+    def silence(self, now: float, last_seen: float | None = None) -> Silence | None:
+        """How long the run has been silent at `now` and what counts as too long. A log without
+        timestamps is judged from `last_seen` (when its file last grew); None without either.
+        The lifecycle decision (cockpit/monitor) reads this."""
+        last = self.last_ts if self.last_ts is not None else last_seen
+        if last is None:
+            return None
+        return Silence(max(0.0, now - last), self.threshold(), self._rule(), last,
+                       self.ctx.last_step, self._open)
+
+    def alert(self, now: float, kind: str, severity: str, seen: str,
+              evidence: dict[str, object], last_seen: float | None = None) -> list[Alert]:
+        """The one alert of the current silence, classified by the lifecycle decision:
+        `hung` (the writer is alive), `unknown` (no writer visible; info after the fact),
+        `exited` (the writer is gone). `seen` says what the process and GPU showed."""
+        silence = self.silence(now, last_seen)
+        if silence is None or self._open:
             return []
-        silent = now - self.last_ts
-        threshold = self.threshold()
-        if silent < threshold:
-            self._seen_fresh = True
-            return []
-        if self._open:
-            return []
-        if not posthoc and process_alive is None and not self._seen_fresh:
-            return []  # history found by a live watch, never seen running: `check` tells
         self._open = True
-        rule = f"{self._rule()}, i.e. {_duration(threshold)}, while the run is not finished"
+        ctx = self.ctx
+        rule = f"{silence.rule}, i.e. {duration(silence.threshold_s)}, while the run is not finished"
         last = at_step(ctx.last_step)
-        if process_alive:
-            severity, kind = "warning", "hung"
-            text = (f"run is hung: no new point for {_duration(silent)} since {last} while its "
-                    "process is still alive")
-            nxt = ("a stack dump of the process (py-spy dump --pid), NCCL or data-loader "
-                   "waits, GPU utilization (idle with memory held means it waits)")
-        elif process_alive is False:
-            severity, kind = "warning", "exited"
-            text = (f"run stopped: no new point for {_duration(silent)} since {last}; its "
-                    "process is gone without a finished marker or an error in the log")
-            nxt = ("the job scheduler's record (preempted, time limit, OOM killer: dmesg), "
-                   "stderr captured outside this log")
-        elif posthoc:
-            severity, kind = "info", "unknown"
-            text = (f"run's last point is {_duration(silent)} old ({last}) and its logs hold "
-                    "no finished marker; whether it finished, was stopped or was killed "
-                    "cannot be told from the logs")
-            nxt = "the job's exit status; nothing if it ended as planned"
-        else:
-            severity, kind = "warning", "stalled"
-            text = (f"run stalled: no new point for {_duration(silent)} since {last} "
-                    "(process state unknown)")
-            nxt = ("whether the process is alive, its stack (py-spy dump), GPU utilization, "
-                   "and the end of its text log")
+        quiet = duration(silence.silent_s)
+        text, nxt = _TEXTS["ended" if kind == "unknown" and severity == "info" else kind]
         return [ctx.alert(
             DETECTOR, severity, ctx.last_step, now, None,
-            f"{text}. Rule: {rule}. Next: {nxt}.",
-            {"silent_s": silent, "threshold_s": threshold, "classification": kind,
-             "process_alive": process_alive, "last_ts": self.last_ts, "rule": rule},
+            f"{text.format(quiet=quiet, last=last)}{seen}. Rule: {rule}. Next: {nxt}.",
+            {"silent_s": silence.silent_s, "threshold_s": silence.threshold_s,
+             "classification": kind, "last_ts": silence.last_ts, "rule": rule,
+             "onset_ts": silence.last_ts, **evidence},
         )]
+
+
+_TEXTS = {
+    "hung": ("run is hung: no new point for {quiet} since {last} while its writing process is "
+             "still alive",
+             "a stack dump of the process (py-spy dump --pid), NCCL or data-loader waits, GPU "
+             "utilization (idle with memory held means it waits)"),
+    "exited": ("run stopped: no new point for {quiet} since {last}; its process is gone without "
+               "a finished marker or an error in the log",
+               "the job scheduler's record (preempted, time limit, OOM killer: dmesg), stderr "
+               "captured outside this log"),
+    "unknown": ("run stalled: no new point for {quiet} since {last}, and no process on this "
+                "machine writes its files (a remote or foreign job, or one that ended)",
+                "whether the job still runs where it was launched, its stack (py-spy dump), GPU "
+                "utilization, and the end of its text log"),
+    "ended": ("run's last point is {quiet} old ({last}) and its logs hold no finished marker; "
+              "whether it finished, was stopped or was killed cannot be told from the logs",
+              "the job's exit status; nothing if it ended as planned"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Silence:
+    silent_s: float
+    threshold_s: float
+    rule: str
+    last_ts: float
+    last_step: int | None
+    reported: bool  # the alert of this silence is out

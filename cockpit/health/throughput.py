@@ -59,27 +59,58 @@ class ThroughputDropDetector:
                 self._open = False
                 self.ctx.release(DETECTOR, self.metric)
             return []
-        self._bad = self._bad + 1 if worse >= cfg.throughput_drop else 0
+        bad = worse >= cfg.throughput_drop and not self._within_jitter(base, worse)
+        self._bad = self._bad + 1 if bad else 0
         if self._bad < cfg.throughput_sustain_logs or not self.ctx.claim(DETECTOR, self.metric):
             return []
         self._open = True
         return [self._alert(step, ts, base, now, worse)]
 
+    def _extra_ms(self, base: float, worse: float) -> float | None:
+        """How much longer each step takes now, in ms (None: the step time is not known)."""
+        if not self.higher_is_better:
+            base_ms = 1.0 / base  # the steady step time, in the metric's own ms
+        elif len(self.ctx.step_seconds) >= self.ctx.config.stall_min_intervals:
+            base_ms = self.ctx.step_seconds.median() * 1000.0
+        else:
+            return None
+        return base_ms * worse / (1.0 - worse) if worse < 1 else float("inf")
+
+    def _within_jitter(self, base: float, worse: float) -> bool:
+        """A few ms more per step is a shared machine's jitter, not a drop (absolute floor)."""
+        extra = self._extra_ms(base, worse)
+        return extra is not None and extra < self.ctx.config.throughput_min_extra_ms
+
     def _alert(self, step: int | None, ts: float | None, base: float, now: float,
                worse: float) -> Alert:
         cfg = self.ctx.config
+        extra = self._extra_ms(base, worse)
+        contention = self.ctx.host.recent()
         if not self.higher_is_better:  # back to the metric's own unit
             base, now = 1.0 / base, 1.0 / now
         rule = (f"throughput (median of the last {cfg.throughput_recent_logs} logs) >= "
                 f"{cfg.throughput_drop:.0%} below its steady state (median of the "
                 f"{cfg.throughput_baseline_logs} logs before them) for "
-                f"{cfg.throughput_sustain_logs} consecutive logs")
+                f"{cfg.throughput_sustain_logs} consecutive logs, and each step >= "
+                f"{cfg.throughput_min_extra_ms:g} ms slower where the step time is known")
+        evidence = {"value": now, "steady_state": base, "worse_by": round(worse, 4),
+                    "higher_is_better": self.higher_is_better, "rule": rule,
+                    "extra_ms_per_step": None if extra is None else round(extra, 3),
+                    "host_cpu_others": None if contention is None else round(contention, 3)}
+        seen = (f"{self.metric} is {fmt(now)} at {at_step(step)} against a steady state of "
+                f"{fmt(base)}: {worse:.0%} less throughput")
+        if contention is not None and contention >= cfg.throughput_contention:
+            return self.ctx.alert(
+                DETECTOR, "info", step, ts, self.metric,
+                f"{seen}, while other processes kept {contention:.0%} of this machine's CPU "
+                f"cores busy: host contention, not this run. Rule: {rule}; other processes "
+                f">= {cfg.throughput_contention:.0%} of the cores makes it info. Next: what "
+                "else runs on this machine (top), CPU pinning or fewer data-loader workers "
+                "elsewhere.", evidence)
         return self.ctx.alert(
             DETECTOR, "warning", step, ts, self.metric,
-            f"{self.metric} is {fmt(now)} at {at_step(step)} against a steady state of "
-            f"{fmt(base)}: {worse:.0%} less throughput. Rule: {rule}. Next: GPU utilization and clocks "
+            f"{seen}. Rule: {rule}. Next: GPU utilization and clocks "
             "(thermal or power throttling), the data loader (CPU busy, I/O wait), other "
             "processes on the GPU, and whether sequence length or batch size changed.",
-            {"value": now, "steady_state": base, "worse_by": round(worse, 4),
-             "higher_is_better": self.higher_is_better, "rule": rule},
+            evidence,
         )

@@ -69,6 +69,12 @@ class FileFollower:
         if state and state.reader_state:
             reader.restore(state.reader_state)
 
+    @property
+    def mtime(self) -> float | None:
+        """The file's modification time at the last poll that saw it change (unix seconds):
+        when its newest bytes arrived."""
+        return self._seen[2] / 1e9 if self._seen[2] >= 0 else None
+
     def skip_to(self, offset: int, dev: int, inode: int, head_sig: str) -> None:
         """Everything before `offset` was stored by other means (a bulk load)."""
         s = self.state

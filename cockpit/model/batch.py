@@ -48,5 +48,6 @@ class IngestBatch:
     # `series` rows to write (new series, role changes) and (key, [sources]) to delete first.
     series: list[SeriesRow] = field(default_factory=list)
     deletes: list[tuple[str, list[str]]] = field(default_factory=list)
-    status: tuple[str, str | None] | None = None  # (status, reason) to set on the run
     histograms: list[Histogram] = field(default_factory=list)
+    # When the file last grew (its mtime when read): `updated_at` of a log without timestamps.
+    arrived_at: float | None = None

@@ -7,16 +7,24 @@ Orchestration across ingest, store, health and telemetry, so it lives above them
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
 from cockpit.health.config import HealthConfig
 from cockpit.health.monitor import HealthMonitor
-from cockpit.health.posthoc import StoredRun, check_stored_run, stored_run
+from cockpit.health.posthoc import StoredRun, replay_stored_run, stored_run
 from cockpit.model.alert import Alert
+from cockpit.model.lifecycle import LifecycleChange
+from cockpit.monitor.lifecycle import declared_state
+from cockpit.monitor.runlife import LifecycleTracker, Update
+
+if TYPE_CHECKING:
+    from cockpit.sources.processes import ProcessSource
 
 
 def telemetry_alerts(run: StoredRun, replay_dir: Path | None) -> list[Alert]:
@@ -56,15 +64,52 @@ def cluster_alerts(cur: duckdb.DuckDBPyConnection, run: StoredRun, prometheus: s
                                    float(row[1]) + WINDOW_MARGIN_S)
 
 
+def check_stored_run(cur: duckdb.DuckDBPyConnection, monitor: HealthMonitor, run: StoredRun,
+                     now: float | None = None, processes: ProcessSource | None = None
+                     ) -> tuple[list[Alert], Update]:
+    """Training-health alerts of a stored run, then its lifecycle decided after the fact
+    (the same decision `watch` makes live): a process record that saw it hung, an exit
+    status, a run that ended in a critical episode, logs that simply end."""
+    replay = replay_stored_run(cur, monitor, run)
+    tracker = LifecycleTracker(monitor, processes,
+                               monitor.config.stall_after_s or monitor.config.stall_floor_s)
+    tracker.track(run.run_id, run.name, run.path)
+    tracker.on_batch(run.run_id, replay.points, replay.last_step, replay.last_ts,
+                     _newest_write(cur, run.run_id), replay.events)
+    declared = cur.execute("SELECT value FROM run_params WHERE run_id = ? AND key = 'status'",
+                           [run.run_id]).fetchone()
+    if declared:
+        tracker.declare(run.run_id, declared_state(declared[0]), f"MLflow status {declared[0]}")
+    update = tracker.settle(now)
+    return replay.alerts + update.alerts, update
+
+
+def _newest_write(cur: duckdb.DuckDBPyConnection, run_id: str) -> float | None:
+    """When the run's files were last written (their newest mtime), which bounds the last line
+    of a log without timestamps."""
+    rows = cur.execute("SELECT path FROM sources WHERE run_id = ? AND format <> 'gpu_recording'",
+                       [run_id]).fetchall()
+    newest = None
+    for (path,) in rows:
+        try:
+            mtime = os.stat(path).st_mtime
+        except OSError:
+            continue
+        newest = mtime if newest is None else max(newest, mtime)
+    return newest
+
+
 def check_paths(paths: Sequence[Path | str], db_path: Path, config: HealthConfig | None = None,
                 replay_dir: Path | None = None, now: float | None = None,
                 prometheus: str | None = None) -> CheckResult:
     """Import `paths` into `db_path`, check every run found, store and return the alerts.
     `prometheus`: a Prometheus URL whose dcgm-exporter history gives the GPU alerts."""
     from cockpit.monitor.engine import import_paths
+    from cockpit.sources.processes import LocalProcesses
     from cockpit.store.writer import StoreWriter
 
-    run_ids = import_paths(list(paths), db_path)
+    processes = LocalProcesses()
+    run_ids = import_paths(list(paths), db_path, processes=processes)
     result = CheckResult(run_ids=run_ids)
     if not run_ids:
         return result
@@ -77,12 +122,16 @@ def check_paths(paths: Sequence[Path | str], db_path: Path, config: HealthConfig
                 if run is None:
                     continue
                 result.runs.append(run)
-                alerts = check_stored_run(cur, HealthMonitor(config), run, now)
+                alerts, update = check_stored_run(cur, HealthMonitor(config), run, now, processes)
                 if prometheus is not None:
                     alerts += cluster_alerts(cur, run, prometheus)
                 else:
                     alerts += telemetry_alerts(run, replay_dir)
                 result.alerts += alerts
+                for change in update.changes:
+                    result.changes.append(change)
+                    if (change.state, change.reason) != (run.status, run.status_reason):
+                        writer.put_lifecycle(change, update.ended.get(change.run_id))
             new = _not_stored(cur, result.alerts)
         finally:
             cur.close()
@@ -98,6 +147,7 @@ class CheckResult:
     run_ids: list[str]
     runs: list[StoredRun] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
+    changes: list[LifecycleChange] = field(default_factory=list)  # each run's final state
 
 
 def _not_stored(cur: duckdb.DuckDBPyConnection, alerts: list[Alert]) -> list[Alert]:

@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path, PurePath
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import duckdb
 
@@ -25,33 +26,31 @@ from cockpit.ingest.formats import make_reader, priority
 from cockpit.model.alert import Alert
 from cockpit.model.batch import IngestBatch, RunRow, SeriesRow
 from cockpit.model.keys import canonical_key
-from cockpit.model.records import PointBuffer, ReadResult, RunEvent
+from cockpit.model.lifecycle import LifecycleChange
+from cockpit.model.records import PointBuffer, ReadResult
 from cockpit.model.roles import RoleChoice, assign_roles, roles_by_key
 from cockpit.monitor.discovery import RunSpec, SourceSpec, discover
+from cockpit.monitor.lifecycle import declared_state
+from cockpit.monitor.runlife import LifecycleHealth, LifecycleTracker, Update
 from cockpit.sources import LOCAL, ByteSource, Reachability, SourceUnavailable
 from cockpit.sources.location import BadLocation, Location, parse_location
 from cockpit.store.writer import StoreWriter
 
+if TYPE_CHECKING:
+    from cockpit.sources.processes import ProcessSource
+
 log = logging.getLogger(__name__)
 
-RECENT_S = 600.0  # an imported run written to within this long is still "running"
 RECORDING_SETTLE_S = 10.0  # a run folder's GPU recording is stored once it stops growing
-_MLFLOW_STATUS = {"RUNNING": "running", "FINISHED": "finished", "FAILED": "failed",
-                  "KILLED": "failed", "SCHEDULED": "unknown"}
 
 
 class IngestError(Exception):
     """A path the user named cannot be ingested (missing, unreadable): one sentence."""
 
 
-class HealthSink(Protocol):
+class HealthSink(LifecycleHealth, Protocol):
     def observe(self, run_id: str, run_name: str, keys: list[str], steps: list[int | None],
                 ts: list[float | None], values: list[float]) -> list[Alert]: ...
-
-    def observe_event(self, run_id: str, run_name: str, event: RunEvent) -> list[Alert]: ...
-
-    def check_stall(self, run_id: str, run_name: str, now: float, process_alive: bool | None,
-                    finished: bool) -> list[Alert]: ...
 
     def finish(self, run_id: str) -> list[Alert]: ...
 
@@ -65,6 +64,7 @@ class _Source:
     rel: str
     fmt: str
     prio: int
+    polled: bool = False  # read once already by this engine: what comes next grew live
 
 
 @dataclass
@@ -84,12 +84,9 @@ class _Run:
     series: dict[tuple[str, str], _Series] = field(default_factory=dict)  # (source, key) ->
     overrides: dict[str, str | None] = field(default_factory=dict)  # role -> key (or None)
     roles: dict[str, str] = field(default_factory=dict)  # key -> role, as the detectors see it
-    status: str = "running"
     meta_mtime: float = -1.0  # MLflow meta.yaml, re-read when it changes
-    held: tuple[str, str | None] | None = None  # (status, reason) while its place is unreachable
-    status_reason: str | None = None  # the scheduler's reason last written
+    held: str | None = None  # why its place cannot be read now (unreachable, vanished)
     last_point_wall: float | None = None  # wall clock of the first point seen live
-    error_step: int | None = None  # step of the last crash read from a log
 
 
 @dataclass
@@ -127,15 +124,25 @@ class IngestEngine:
         on_alerts: Callable[[list[Alert]], None] | None = None,
         poll_interval: float = 0.25,
         rescan_interval: float = 2.0,
-        stall_check_interval: float = 5.0,
+        stall_check_interval: float = 2.0,
         recordings: bool = False,
         on_reachability: Callable[[str, Reachability], None] | None = None,
+        processes: ProcessSource | None = None,
+        on_lifecycle: Callable[[list[LifecycleChange]], None] | None = None,
     ) -> None:
         self.writer = writer
         self.roots: list[Location] = []
         self.on_reachability = on_reachability  # a host or bucket went down or came back
         self.health = health
         self.on_alerts = on_alerts
+        self.on_lifecycle = on_lifecycle  # run discovered, hung, finished, failed... (watch, app)
+        # The one lifecycle decision per run; `processes` shows who writes each local run.
+        self.processes = processes
+        self._remote_processes: dict[str, ProcessSource] = {}  # SSH host -> its /proc
+        self.lifecycle = LifecycleTracker(health, processes)
+        config = getattr(health, "config", None)
+        if config is not None:
+            self.lifecycle.default_threshold_s = config.stall_after_s or config.stall_floor_s
         self.poll_interval = poll_interval
         self.rescan_interval = rescan_interval
         self.stall_check_interval = stall_check_interval
@@ -213,6 +220,8 @@ class IngestEngine:
                                     source.url(spec.root), host))
             self._load_series(run)
             self.runs[spec.run_id] = run
+            self.lifecycle.track(spec.run_id, spec.name, spec.path, host or socket.gethostname(),
+                                 self._processes_of(source), local=source is LOCAL)
         for src in spec.sources:
             existing = run.sources.get(src.identity)
             if existing is not None:
@@ -238,11 +247,10 @@ class IngestEngine:
             return
         run.meta_mtime = mtime
         meta = read_mlflow_run_meta(run.spec.path, run.spec.source)
-        status = _MLFLOW_STATUS.get(meta.get("status", ""))
-        if status is not None:
-            run.status = status
-        self.writer.put_run_meta(run.row, meta, (status, f"MLflow status {meta['status']}")
-                                 if status is not None else None)
+        self.writer.put_run_meta(run.row, meta)
+        if meta.get("status"):
+            self.lifecycle.declare(run.row.run_id, declared_state(meta["status"]),
+                                   f"MLflow status {meta['status']}")
 
     def _stored_state(self, identity: str) -> FollowerState | None:
         cur = self.writer.cursor()
@@ -323,42 +331,61 @@ class IngestEngine:
                         # A log that starts again from step 0: detectors start over too.
                         self.health.finish(run.row.run_id)
                     if result is not None:
-                        total += self._emit(run, src, result)
+                        total += self._emit(run, src, result, live=not final)
                     if not (final and src.follower.more):
                         break
         return total
 
-    def _emit(self, run: _Run, src: _Source, result: ReadResult) -> int:
+    def _emit(self, run: _Run, src: _Source, result: ReadResult, live: bool = True) -> int:
         points, series, deletes = self._claim(run, src, result.points)
         if result.bad_records:
             self.stats.bad_records += result.bad_records
             self.stats.last_error = f"{src.spec.identity}: {result.bad_records} unreadable record(s), " \
                                     f"e.g. {result.first_bad!r}"
-        status = self._status_from_events(run, result.events, len(points))
         st = src.follower.state
+        arrival = src.follower.mtime  # when the file last grew: the arrival time of its lines
         self.writer.put_ingest(IngestBatch(
             run=run.row, source=src.rel, source_path=src.spec.identity, format=src.fmt,
             points=points, events=result.events, params=result.params, dev=st.dev,
             inode=st.inode, offset=st.offset, head_sig=st.head_sig, reader_state=st.reader_state,
-            series=series, deletes=deletes, status=status, histograms=result.histograms,
+            series=series, deletes=deletes, histograms=result.histograms,
+            arrived_at=arrival if len(points) else None,
         ))
         self.stats.batches += 1
         self.stats.add(len(points))
         if len(points) and run.last_point_wall is None:
             run.last_point_wall = time.time()
+        flat = points.flat() if len(points) else points
+        max_step, max_ts = _newest(flat)
+        alerts: list[Alert] = []
         if self.health is not None:
-            alerts: list[Alert] = []
             if len(points):
-                flat = points.flat()
+                ts = flat.ts
+                if live and arrival is not None and None in ts:
+                    # No time in the log: live checks take the arrival time instead.
+                    ts = [arrival if t is None else t for t in ts]
                 alerts += self.health.observe(run.row.run_id, run.row.name, flat.keys,
-                                              flat.steps, flat.ts, flat.values)
+                                              flat.steps, ts, flat.values)
             for event in result.events:
                 alerts += self.health.observe_event(run.row.run_id, run.row.name, event)
-            if alerts:
-                self.writer.put_alerts(alerts)
-                if self.on_alerts is not None:
-                    self.on_alerts(alerts)
+        self.lifecycle.on_batch(run.row.run_id, len(points), max_step, max_ts, arrival,
+                                result.events, grew=live and src.polled)
+        src.polled = True
+        update = self.lifecycle.review(run.row.run_id, time.time(), live)
+        update.alerts = alerts + update.alerts
+        self._announce(update)
         return len(points)
+
+    def _announce(self, update: Update) -> None:
+        """Store and hand on what the lifecycle decided and the alerts raised with it."""
+        for change in update.changes:
+            self.writer.put_lifecycle(change, update.ended.get(change.run_id))
+        if update.changes and self.on_lifecycle is not None:
+            self.on_lifecycle(update.changes)
+        if update.alerts:
+            self.writer.put_alerts(update.alerts)
+            if self.on_alerts is not None:
+                self.on_alerts(update.alerts)
 
     def _try_bulk(self, run: _Run, src: _Source) -> int:
         """Import a big finished JSONL file with DuckDB's parallel reader (see bulk_jsonl)."""
@@ -393,6 +420,9 @@ class IngestEngine:
             return 0
         src.follower.skip_to(plan.size, batch.dev, plan.inode, batch.head_sig)
         n = plan.lines * len(keys)
+        max_step, max_ts = self._stored_newest(run.row.run_id, src.rel)
+        self.lifecycle.on_batch(run.row.run_id, n, max_step, max_ts, _mtime(plan.path), [])
+        src.polled = True
         self.stats.batches += 1
         self.stats.add(n)
         return n
@@ -435,44 +465,19 @@ class IngestEngine:
                 del run.series[(rel, key)]
         return [(key, sorted(found | rels)) for key, found in sorted(keys.items())]
 
-    def _status_from_events(self, run: _Run, events: list[RunEvent], npoints: int
-                            ) -> tuple[str, str | None] | None:
-        new: tuple[str, str | None] | None = None
-        if run.status == "failed" and npoints and not events and run.error_step is not None:
-            # Metrics after the error: it was logged and handled, and the run goes on.
-            new = ("running", None)
-        for event in events:
-            if event.kind == "error":
-                new = ("failed", event.message)
-                run.error_step = event.step if event.step is not None else -1
-            elif event.kind == "finished" and run.status != "failed":
-                new = ("finished", event.message)
-        if new is None and npoints and run.status in ("stalled", "unknown"):
-            new = ("running", None)
-        if new is not None:
-            run.status = new[0]
-        return new
+    def _stored_newest(self, run_id: str, source: str) -> tuple[int | None, float | None]:
+        cur = self.writer.cursor()
+        try:
+            row = cur.execute("SELECT max(step), max(ts) FROM metrics WHERE run_id = ? AND source = ?",
+                              [run_id, source]).fetchone()
+        finally:
+            cur.close()
+        return (row[0], row[1]) if row else (None, None)
 
-    def settle_status(self) -> None:
-        """After an import: runs with no end marker are `finished`/`failed` per a process
-        record (SPEC §5's process.json) or `unknown` when their files went quiet long ago."""
-        now = time.time()
-        for run in self.runs.values():
-            if run.status in ("failed", "finished"):
-                continue
-            record = _process_record(Path(run.spec.path)) if run.spec.source is LOCAL else None
-            if record is not None and record.get("exit_code") is not None:
-                code = record["exit_code"]
-                status = "finished" if code == 0 else "failed"
-                self.writer.put_run_status(run.row.run_id, status, f"process exit code {code}")
-                run.status = status
-                continue
-            newest = max((_mtime(s.spec.path, run.spec.source) for s in run.sources.values()),
-                         default=0.0)
-            status = "running" if now - newest < RECENT_S else "unknown"
-            if status != run.status:
-                self.writer.put_run_status(run.row.run_id, status, None)
-                run.status = status
+    def settle_status(self, now: float | None = None) -> None:
+        """After an import: every run gets its final decision (lifecycle.decide, post hoc),
+        from its markers, its process record and whether a process still writes it."""
+        self._announce(self.lifecycle.settle(now))
 
     def ingest_recordings(self, store_alerts: bool = True) -> int:
         """Store the GPU recording a run folder holds (SPEC §5) once; returns how many were new.
@@ -530,31 +535,12 @@ class IngestEngine:
             for src in run.sources.values():
                 src.follower.close()
 
-    def check_stalls(self, now: float | None = None) -> list[Alert]:
-        """Ask the health monitor whether any run went quiet (runs on the engine thread, which
-        owns the monitor). A stalled run is marked `stalled` until points arrive again."""
-        if self.health is None:
-            return []
-        check = self.health.check_stall
-        now = time.time() if now is None else now
-        raised: list[Alert] = []
-        for run in self.runs.values():
-            if run.held is not None:
-                continue  # silent because unreachable, not because the run stopped
-            alive = _process_alive(Path(run.spec.path)) if run.spec.source is LOCAL else None
-            alerts = check(run.row.run_id, run.row.name, now, alive,
-                           run.status in ("finished", "failed"))
-            if not alerts:
-                continue
-            raised += alerts
-            if run.status != "stalled" and any(a.severity != "info" for a in alerts):
-                run.status = "stalled"
-                self.writer.put_run_status(run.row.run_id, "stalled", alerts[0].message)
-        if raised:
-            self.writer.put_alerts(raised)
-            if self.on_alerts is not None:
-                self.on_alerts(raised)
-        return raised
+    def check_lifecycle(self, now: float | None = None) -> Update:
+        """Look at every run's writers and re-decide its state (on the engine thread, which
+        owns the health monitor); hung and stalled runs raise their `stall` alert here."""
+        update = self.lifecycle.check(now)
+        self._announce(update)
+        return update
 
     # ---- a scheduler's word (cockpit/monitor/scheduler.py) ---------------------------------
     def set_scheduler_states(self, states: dict[str, tuple[str, str]]) -> None:
@@ -563,20 +549,18 @@ class IngestEngine:
             self._scheduler.update(states)
 
     def _apply_scheduler(self) -> None:
-        """A job that ended decides its run's status; a running job lifts `unknown`/`stalled`
-        (its process is alive: silent is not stalled). Applied on the engine thread."""
+        """A scheduler's word on each run goes to the lifecycle decision: a job that ended
+        decides its run's state, a running job is a live writer (silent: hung, not stalled).
+        Applied on the engine thread."""
         with self._lock:
             states, self._scheduler = self._scheduler, {}
+        now = time.time()
         for run_id, (status, reason) in states.items():
             run = self.runs.get(run_id)
-            if run is None or run.held is not None:
+            if run is None:
                 continue
-            if status == "running" and run.status not in ("unknown", "stalled"):
-                continue
-            if (run.status, run.status_reason) == (status, reason):
-                continue
-            run.status, run.status_reason = status, reason
-            self.writer.put_run_status(run_id, status, reason)
+            self.lifecycle.schedule(run_id, status, reason)
+            self._announce(self.lifecycle.review(run_id, now, True))
 
     # ---- remote places going down and coming back -------------------------------------------
     def _check_reachability(self) -> None:
@@ -610,9 +594,9 @@ class IngestEngine:
         """Its place cannot be read: `unknown` with the reason, not polled, not stalled."""
         if run.held is not None:
             return
-        run.held = (run.status, run.status_reason)
-        run.status = "unknown"
-        self.writer.put_run_status(run.row.run_id, "unknown", reason)
+        run.held = reason
+        self.lifecycle.hold(run.row.run_id, reason)
+        self._announce(self.lifecycle.review(run.row.run_id, time.time(), True))
 
     def _runs_under(self, root: Location) -> list[_Run]:
         return [r for r in self.runs.values()
@@ -631,9 +615,24 @@ class IngestEngine:
     def _release(self, run: _Run) -> None:
         if run.held is None:
             return
-        run.status, run.status_reason = run.held
         run.held = None
-        self.writer.put_run_status(run.row.run_id, run.status, run.status_reason)
+        self.lifecycle.hold(run.row.run_id, None)  # decided afresh from its evidence
+        self._announce(self.lifecycle.review(run.row.run_id, time.time(), True))
+
+    def _processes_of(self, source: ByteSource) -> ProcessSource | None:
+        """Who writes a run on `source`: this machine's processes for local runs, the host's
+        /proc over its SSH connection for a remote one, nobody's for a bucket."""
+        if source is LOCAL or self.processes is None:
+            return self.processes
+        host = getattr(source, "host", None)
+        if host is None or not hasattr(host, "request"):
+            return None
+        remote = self._remote_processes.get(source.name)
+        if remote is None:
+            from cockpit.sources.ssh.processes import RemoteProcesses
+
+            remote = self._remote_processes[source.name] = RemoteProcesses(host)
+        return remote
 
     def _loop(self) -> None:
         last_stall_check = time.monotonic()
@@ -641,9 +640,9 @@ class IngestEngine:
             if time.monotonic() - last_stall_check >= self.stall_check_interval:
                 last_stall_check = time.monotonic()
                 try:
-                    self.check_stalls()
+                    self.check_lifecycle()
                 except Exception:
-                    log.exception("stall check failed")
+                    log.exception("lifecycle check failed")
             try:
                 busy = self.poll_once()
             except Exception as err:  # keep watching; the status bar shows the problem
@@ -682,30 +681,11 @@ def _mtime(path: PurePath, source: ByteSource = LOCAL) -> float:
         return 0.0
 
 
-def _process_alive(run_dir: Path) -> bool | None:
-    """Whether the run's training process (process.json's pid) still runs; None if unknown."""
-    record = _process_record(run_dir)
-    if not record or not isinstance(record.get("pid"), int) or record.get("process_end"):
-        return None if not record or record.get("process_end") is None else False
-    import psutil
-
-    try:
-        proc = psutil.Process(record["pid"])
-        started = record.get("process_start")
-        if isinstance(started, int | float) and abs(proc.create_time() - started) > 2:
-            return False  # the pid was reused by another process
-        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return False
-
-
-def _process_record(run_dir: Path) -> dict[str, Any] | None:
-    path = run_dir / "process.json"
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+def _newest(points: PointBuffer) -> tuple[int | None, float | None]:
+    """The highest step and the newest timestamp of a (flat) batch."""
+    steps = [x for x in points.steps if x is not None]
+    times = [x for x in points.ts if x is not None]
+    return (max(steps) if steps else None, max(times) if times else None)
 
 
 def import_paths(
@@ -714,11 +694,14 @@ def import_paths(
     on_batch: Callable[[list[Alert]], None] | None = None,
     health: HealthSink | None = None,
     writer: StoreWriter | None = None,
+    processes: ProcessSource | None = None,
+    on_lifecycle: Callable[[list[LifecycleChange]], None] | None = None,
 ) -> list[str]:
     """Ingest every run under `paths` (local folders, ssh:// folders, bucket prefixes) to the
     end of its files; returns the run ids.
 
-    Running it again adds nothing: offsets are stored with the points.
+    Running it again adds nothing: offsets are stored with the points. Each run then gets its
+    final lifecycle decision; a run some local process still writes stays `running`.
     """
     roots = []
     for path in paths:
@@ -732,7 +715,12 @@ def import_paths(
     own = writer is None
     w = writer or StoreWriter(db_path)
     try:
-        engine = IngestEngine(w, list(roots), health=health, on_alerts=on_batch)
+        if processes is None:
+            from cockpit.sources.processes import LocalProcesses
+
+            processes = LocalProcesses()
+        engine = IngestEngine(w, list(roots), health=health, on_alerts=on_batch,
+                              processes=processes, on_lifecycle=on_lifecycle)
         engine.poll_once(final=True)
         engine.settle_status()
         engine.ingest_recordings(store_alerts=False)

@@ -35,6 +35,7 @@ _STATES = {
 }
 _WRITE_MODES = ("w", "a", "r+", "w+", "a+")
 T = TypeVar("T")
+FORGET_S = 60.0  # a pid not asked for this long loses its CPU baseline
 
 
 class ProcessSource(Protocol):
@@ -55,7 +56,10 @@ class ProcessSource(Protocol):
 
     def table(self, under: Sequence[PurePath] = ()) -> ProcessTable: ...
 
-    def snapshot(self, pids: Iterable[int]) -> ProcessTable: ...
+    def snapshot(self, pids: Iterable[int], descendants: bool = False) -> ProcessTable:
+        """The given pids (and, with `descendants`, every process below them: data-loader
+        workers, whose CPU is the run's own load, not contention)."""
+        ...
 
 
 class LocalProcesses:
@@ -66,6 +70,7 @@ class LocalProcesses:
     def __init__(self) -> None:
         self.hostname = socket.gethostname()
         self._procs: dict[int, psutil.Process] = {}  # kept so cpu_percent measures a delta
+        self._asked: dict[int, float] = {}  # pid -> when a snapshot last asked for it
         self._own = os.getpid()
         psutil.cpu_percent()  # prime: the first host reading covers "since now"
 
@@ -81,15 +86,19 @@ class LocalProcesses:
                 out[proc.pid] = info
         return self._with_host_cpu(out, now)
 
-    def snapshot(self, pids: Iterable[int]) -> ProcessTable:
+    def snapshot(self, pids: Iterable[int], descendants: bool = False) -> ProcessTable:
         now = time.time()
         out: dict[int, ProcessInfo] = {}
         wanted = set(pids)
+        if descendants and wanted:
+            wanted |= _descendants(wanted)
         for pid in wanted:
             out[pid] = self._brief(pid, now)
-        for pid in list(self._procs):
-            if pid not in wanted:
-                del self._procs[pid]
+            self._asked[pid] = now
+        for pid, asked in list(self._asked.items()):
+            if now - asked > FORGET_S or out.get(pid, _ALIVE).state == "gone":
+                self._procs.pop(pid, None)  # kept a while: descendants are asked for rarely
+                del self._asked[pid]
         return self._with_host_cpu(out, now)
 
     # ---- one process ---------------------------------------------------------------------
@@ -160,6 +169,26 @@ def cmdline_paths(cmdline: Sequence[str], cwd: str | None) -> list[str]:
             if os.sep in piece:
                 out.append(os.path.normpath(os.path.join(cwd or os.sep, piece)))
     return out
+
+
+_ALIVE = ProcessInfo(0, "", "alive", 0.0)
+
+
+def _descendants(roots: set[int]) -> set[int]:
+    """Every process below `roots`, from one pass over the process list."""
+    children: dict[int, list[int]] = {}
+    for proc in psutil.process_iter(["ppid"]):
+        ppid = proc.info.get("ppid")
+        if ppid:
+            children.setdefault(ppid, []).append(proc.pid)
+    found: set[int] = set()
+    todo = list(roots)
+    while todo:
+        for child in children.get(todo.pop(), ()):
+            if child not in found and child not in roots:
+                found.add(child)
+                todo.append(child)
+    return found
 
 
 def _written_files(proc: psutil.Process) -> list[str]:

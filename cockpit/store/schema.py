@@ -104,6 +104,13 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE evals ADD COLUMN reported VARCHAR",
         "ALTER TABLE evals ADD COLUMN results_only BOOLEAN",
     ],
+    # v7: each run's lifecycle history, one row per state it entered (cockpit/monitor's
+    # decision): when it hung and for how long, what ended it.
+    [
+        """CREATE TABLE run_states(
+            run_id VARCHAR, ts DOUBLE, state VARCHAR, previous VARCHAR, reason VARCHAR,
+            evidence VARCHAR)""",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -22,6 +22,7 @@ import numpy as np
 
 from cockpit.model.alert import Alert
 from cockpit.model.batch import IngestBatch, RunRow, SeriesRow
+from cockpit.model.lifecycle import LifecycleChange
 from cockpit.model.records import Histogram
 from cockpit.store.db import connect
 
@@ -49,18 +50,19 @@ class StoreWriter:
     def put_ingest(self, batch: IngestBatch) -> None:
         self._queue.put(("ingest", batch))
 
-    def put_run_meta(self, run: RunRow, params: dict[str, Any],
-                     status: tuple[str, str | None] | None = None) -> None:
-        """Register a run with its parameters/tags (MLflow meta, configs) and maybe a status."""
-        self._queue.put(("runmeta", (run, params, status)))
+    def put_run_meta(self, run: RunRow, params: dict[str, Any]) -> None:
+        """Register a run with its parameters/tags (MLflow meta, configs)."""
+        self._queue.put(("runmeta", (run, params)))
 
     def put_alerts(self, alerts: Iterable[Alert]) -> None:
         alerts = list(alerts)
         if alerts:
             self._queue.put(("alerts", alerts))
 
-    def put_run_status(self, run_id: str, status: str, reason: str | None = None) -> None:
-        self._queue.put(("status", (run_id, status, reason)))
+    def put_lifecycle(self, change: LifecycleChange, ended_at: float | None = None) -> None:
+        """A run's new lifecycle state: `runs` status, reason, end and host, and one row of
+        `run_states` (the run's state history)."""
+        self._queue.put(("lifecycle", (change, ended_at)))
 
     def put_series(self, run_id: str, rows: list[SeriesRow]) -> None:
         """Upsert `series` rows of a run (roles recomputed after an override or a migration)."""
@@ -208,11 +210,8 @@ class StoreWriter:
             for kind, payload in ops:
                 if kind == "alerts":
                     _write_alerts(con, payload)
-                elif kind == "status":
-                    con.execute(
-                        "UPDATE runs SET status = ?, status_reason = ? WHERE run_id = ?",
-                        [payload[1], payload[2], payload[0]],
-                    )
+                elif kind == "lifecycle":
+                    _write_lifecycle(con, *payload)
                 elif kind == "rows":
                     _write_rows(con, *payload)
                 elif kind == "runmeta":
@@ -266,12 +265,13 @@ class StoreWriter:
                 [b.source_path, rid, b.format, b.dev, b.inode, b.offset, b.head_sig,
                  json.dumps(b.reader_state or {}), time.time()],
             )
-            if b.status is not None:
-                con.execute(
-                    "UPDATE runs SET status = ?, status_reason = ? WHERE run_id = ?",
-                    [b.status[0], b.status[1], rid],
-                )
+        arrived: dict[str, float] = {}
+        for b in batches:
+            if b.arrived_at is not None:
+                arrived[b.run.run_id] = max(arrived.get(b.run.run_id, b.arrived_at), b.arrived_at)
         for run_id, (t0, t1, last) in summary.items():
+            if t1 != t1:  # no timestamp in the log: when its file grew is the best we know
+                t1 = arrived.get(run_id, t1)
             con.execute(
                 """UPDATE runs SET
                      started_at = coalesce(least(started_at, ?), ?),
@@ -406,8 +406,7 @@ def _write_alerts(con: duckdb.DuckDBPyConnection, alerts: list[Alert]) -> None:
     _write_rows(con, "alerts", rows)
 
 
-def _write_run_meta(con: duckdb.DuckDBPyConnection, run: RunRow, params: dict[str, Any],
-                    status: tuple[str, str | None] | None) -> None:
+def _write_run_meta(con: duckdb.DuckDBPyConnection, run: RunRow, params: dict[str, Any]) -> None:
     con.execute(
         "INSERT INTO runs (run_id, name, path, root, status, host) "
         "VALUES (?, ?, ?, ?, 'unknown', ?) ON CONFLICT (run_id) DO NOTHING",
@@ -416,9 +415,17 @@ def _write_run_meta(con: duckdb.DuckDBPyConnection, run: RunRow, params: dict[st
     for k, v in params.items():
         con.execute("INSERT OR REPLACE INTO run_params VALUES (?, ?, ?, ?)",
                     [run.run_id, str(k), _param_text(v), "meta"])
-    if status is not None:
-        con.execute("UPDATE runs SET status = ?, status_reason = ? WHERE run_id = ?",
-                    [status[0], status[1], run.run_id])
+
+
+def _write_lifecycle(con: duckdb.DuckDBPyConnection, change: LifecycleChange,
+                     ended_at: float | None) -> None:
+    con.execute(
+        "UPDATE runs SET status = ?, status_reason = ?, ended_at = ?, host = coalesce(?, host) "
+        "WHERE run_id = ?", [change.state, change.reason, ended_at, change.host, change.run_id])
+    _write_rows(con, "run_states", [{
+        "run_id": change.run_id, "ts": change.ts, "state": change.state,
+        "previous": change.previous, "reason": change.reason,
+        "evidence": json.dumps(change.to_json()["evidence"], default=str)}])
 
 
 def _write_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any]]) -> None:
