@@ -183,3 +183,33 @@ def test_an_unreachable_prometheus_is_one_sentence(capsys: pytest.CaptureFixture
     assert code == 2 and out == ""
     assert err.startswith(f"cockpit: cannot reach Prometheus at http://127.0.0.1:{port}")
     assert err.count("\n") == 1
+
+
+def test_replay_gpu_attaches_only_the_runs_own_gpu_alerts(capsys: pytest.CaptureFixture[str],
+                                                          tmp_path: Path) -> None:
+    """A recording of a session with two jobs (healthy_bf16's PID 432, then the starved
+    dataloader's PID 481): each run gets the GPU alerts of the process whose lifetime matches
+    its logging window, never the other job's."""
+    session = tmp_path / "session"
+    session.mkdir()
+    for name in ("gpu_trace.jsonl", "gpu_procs.jsonl"):
+        (session / name).write_bytes((H100 / "healthy_bf16" / name).read_bytes()
+                                     + (H100 / "starved_dataloader" / name).read_bytes())
+    runs = {}
+    for name in ("healthy_bf16", "starved_dataloader"):
+        runs[name] = tmp_path / "runs" / name
+        runs[name].mkdir(parents=True)
+        (runs[name] / "metrics.jsonl").write_bytes((H100 / name / "metrics.jsonl").read_bytes())
+
+    code, out, _ = check(capsys, str(runs["healthy_bf16"]), "--json", "--replay-gpu", str(session))
+    assert [a for a in json_lines(out) if a["severity"] != "info"] == []
+    assert code == 0
+    code, out, _ = check(capsys, str(runs["starved_dataloader"]), "--json", "--replay-gpu",
+                         str(session))
+    low = [a for a in json_lines(out) if a["detector"] == "low_gpu_util"]
+    assert code == 1 and len(low) == 1
+    assert low[0]["run"] == "starved_dataloader" and low[0]["evidence"]["pid"] == 481  # type: ignore[index]
+    # A run logged at another time than the whole recording: nothing in it is the run's.
+    code, out, _ = check(capsys, str(write_run(tmp_path / "runs" / "other")), "--json",
+                         "--replay-gpu", str(session))
+    assert code == 0 and not [a for a in json_lines(out) if a.get("evidence", {}).get("source") == "nvml"]  # type: ignore[union-attr]

@@ -84,15 +84,20 @@ def test_busy_runs_raise_no_gpu_warning(run: str) -> None:
 
 def test_posthoc_without_recording_or_process_json(tmp_path: Path) -> None:
     assert gpu_alerts_for_run(tmp_path, "empty", "r", None) == []
-    # A recording given with --replay-gpu and no process.json: its processes are the run's.
+    # A recording given with --replay-gpu and no process.json: its processes are the run's
+    # only when their lifetime matches the run's logging window.
     recording = tmp_path / "rec"
     recording.mkdir()
     for name in ("gpu_trace.jsonl", "gpu_procs.jsonl"):
         shutil.copy(RUNS / "starved_dataloader" / name, recording)
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    alerts = gpu_alerts_for_run(run_dir, "run", "r9", recording)
+    assert gpu_alerts_for_run(run_dir, "run", "r9", recording) == []  # no evidence at all
+    logged = (1795348964.7, 1795349004.2)  # the starved run's first and last logged times
+    alerts = gpu_alerts_for_run(run_dir, "run", "r9", recording, window=logged)
     assert [a.detector for a in alerts] == ["low_gpu_util"] and alerts[0].run_id == "r9"
+    before = (logged[0] - 3600, logged[1] - 3600)
+    assert gpu_alerts_for_run(run_dir, "run", "r9", recording, window=before) == []
 
 
 def test_posthoc_survives_a_damaged_recording(tmp_path: Path) -> None:

@@ -26,11 +26,14 @@ class StoredRun:
     path: str
     status: str | None
     status_reason: str | None
+    started_at: float | None = None  # first and last logged times (None: no timestamps)
+    updated_at: float | None = None
 
 
 def stored_run(cur: duckdb.DuckDBPyConnection, run_id: str) -> StoredRun | None:
     row = cur.execute(
-        "SELECT run_id, name, path, status, status_reason FROM runs WHERE run_id = ?", [run_id]
+        "SELECT run_id, name, path, status, status_reason, started_at, updated_at FROM runs "
+        "WHERE run_id = ?", [run_id]
     ).fetchone()
     return StoredRun(*row) if row else None
 

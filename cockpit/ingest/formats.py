@@ -36,6 +36,10 @@ _NO_LOG_SUFFIX = re.compile(
     r"\.(pt|pth|bin|safetensors|ckpt|npy|npz|pkl|pickle|h5|hdf5|keras|onnx|gguf|msgpack|arrow"
     r"|parquet|png|jpe?g|gif|svg|pdf|zip|tar|gz|tgz|json|yaml|yml|toml|md|py|sh|ipynb|html"
     r"|wandb|eval|model|vocab|spm|tiktoken|lock|pid|sock)$")
+# A run folder's stdout/stderr captures: read for crash markers even without metric lines
+# (`python train.py > run/train.log 2>&1` beside a JSONL log). Not .txt: vocabularies and
+# notes live there.
+CRASH_LOG_SUFFIXES = (".log", ".out", ".err")
 _EVAL_SAMPLES = re.compile(r"samples_.*\.jsonl$")
 SNIFF_BYTES = 256 * 1024
 
@@ -83,6 +87,12 @@ def detect_format(path: PurePath, source: ByteSource = LOCAL) -> str | None:
     # Any other name: a CSV metric log is recognised by its content (a header naming `step`
     # or `epoch`), whatever the extension; only a small head is read.
     return "csv" if looks_like_metrics_csv(source.read_head(path, 4096)) else None
+
+
+def is_crash_log(path: PurePath) -> bool:
+    """A text log worth reading for a crash even when it holds no metric lines."""
+    name = path.name.lower()
+    return name.endswith(CRASH_LOG_SUFFIXES) and not _ROTATED.search(name)
 
 
 def _text_has_metrics(head: bytes) -> bool:

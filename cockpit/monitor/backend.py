@@ -12,11 +12,14 @@ import dataclasses
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import duckdb
+
+from cockpit.model.lifecycle import LifecycleChange
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +62,8 @@ class Backend:
         self._attributed_runs = -1
         self._pinned_pid: int | None = None
         self._pinned_runs: set[str] = set()  # runs whose recorded PIDs are pinned
+        # Called on the engine thread with each batch of lifecycle changes (notifications).
+        self.lifecycle_listeners: list[Callable[[list[LifecycleChange]], None]] = []
         self.started = False
         self._closed = False
         self.notifier: Any = None
@@ -72,6 +77,7 @@ class Backend:
         self.started = True
         from cockpit.monitor.engine import IngestEngine, IngestError
         from cockpit.sources.location import is_remote
+        from cockpit.sources.processes import LocalProcesses
 
         roots = []
         for root in self.options.roots:
@@ -82,22 +88,29 @@ class Backend:
             else:
                 self.errors.append(f"{root} does not exist")
         self.set_notify(self.options.notify)
+        wiring: dict[str, Any] = {"health": self.health, "stall_check_interval": 1.0,
+                                  "recordings": True, "processes": LocalProcesses(),
+                                  "on_alerts": self._notify_alerts,
+                                  "on_lifecycle": self._on_lifecycle}
         try:
-            self.engine = IngestEngine(self.writer, roots, health=self.health,
-                                       on_alerts=self._notify_alerts,
-                                       poll_interval=self.options.poll_interval,
-                                       stall_check_interval=1.0, recordings=True)
+            self.engine = IngestEngine(self.writer, roots,
+                                       poll_interval=self.options.poll_interval, **wiring)
         except IngestError as err:
             self.errors.append(str(err))
-            self.engine = IngestEngine(self.writer, [], health=self.health,
-                                       on_alerts=self._notify_alerts,
-                                       stall_check_interval=1.0, recordings=True)
+            self.engine = IngestEngine(self.writer, [], **wiring)
         from cockpit.notify.notifier import chain_on_lifecycle
 
         chain_on_lifecycle(self.engine, self._notify_lifecycle)
         self.engine.start()
         self._spawn(self._housekeeping, "cockpit-housekeeping")
         self._start_gpu()
+
+    def _on_lifecycle(self, changes: list[LifecycleChange]) -> None:
+        for listener in list(self.lifecycle_listeners):
+            try:
+                listener(changes)
+            except Exception:  # a listener's bug must not stop ingest
+                log.exception("lifecycle listener failed")
 
     def _spawn(self, target: Any, name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
@@ -267,7 +280,9 @@ class Backend:
         if pipeline is None or self.engine is None:
             return
         from cockpit.telemetry.attribution import RunRef, pins_from_process_json
+        from cockpit.telemetry.live import note_activity
 
+        note_activity(pipeline, self.engine)
         runs = list(self.engine.runs.values())
         if len(runs) != self._attributed_runs:
             self._attributed_runs = len(runs)
@@ -334,6 +349,8 @@ class Backend:
         if old is not None:
             self.pipeline.attributor = old.attributor
         self._attributed_runs = -1
+        if self.engine is not None:  # hang evidence: what the writer's GPUs show
+            self.engine.lifecycle.gpu_view = self.pipeline.run_gpu_view
         self.pipeline.start()
 
 

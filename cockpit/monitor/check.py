@@ -29,16 +29,16 @@ if TYPE_CHECKING:
 
 def telemetry_alerts(run: StoredRun, replay_dir: Path | None) -> list[Alert]:
     """GPU-telemetry alerts (low_gpu_util, thermal_throttle, memory_pressure from NVML) of a
-    run, from the recording in its folder or `replay_dir`."""
+    run, from the recording in its folder or `replay_dir`: only those evidence ties to the run
+    (its process record, or a recorded process whose lifetime matches its logging window)."""
     from cockpit.sources.location import is_remote
     from cockpit.telemetry.posthoc import gpu_alerts_for_run
 
     if is_remote(run.path):
         return []  # recordings are read from local folders only (docs/remote.md)
-    alerts: list[Alert] = gpu_alerts_for_run(Path(run.path), run.name, run.run_id, replay_dir)
-    for alert in alerts:
-        alert.run_id = alert.run_id or run.run_id
-    return alerts
+    window = ((run.started_at, run.updated_at)
+              if run.started_at is not None and run.updated_at is not None else None)
+    return gpu_alerts_for_run(Path(run.path), run.name, run.run_id, replay_dir, window=window)
 
 
 # Telemetry read around a run's logging window: start-up before the first point, the tail after.

@@ -1,7 +1,8 @@
 """Finding runs under watched paths (SPEC §2).
 
 A run is a folder holding at least one recognised log file; its name is the folder's path
-relative to the watched root. An MLflow run folder (`mlruns/<exp>/<run>`) is one run whose
+relative to the watched root. Its other text logs (stdout captures with no metric lines) are
+followed too, for the crash a traceback at their end reports. An MLflow run folder (`mlruns/<exp>/<run>`) is one run whose
 metric files are its sources. Discovery is repeated while watching, so runs and files that
 appear later are picked up live.
 """
@@ -13,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 
-from cockpit.ingest.formats import detect_format
+from cockpit.ingest.formats import detect_format, is_crash_log
 from cockpit.sources import LOCAL, ByteSource
 
 SKIP_DIRS = frozenset({".git", ".venv", "venv", "__pycache__", "node_modules", ".ipynb_checkpoints",
@@ -164,15 +165,20 @@ def discover(root: PurePath, source: ByteSource = LOCAL) -> list[RunSpec]:
                 sources.append(SourceSpec(state, "hf_state",
                                           identity=str(here / "checkpoint-*" / "trainer_state.json")))
         dirnames[:] = [d for d in dirnames if not _CHECKPOINT.fullmatch(d)]
+        stdout_logs = []
         for filename in sorted(filenames):
             fmt = detect_format(here / filename, source)
             if fmt is not None:
                 sources.append(SourceSpec(here / filename, fmt))
+            elif is_crash_log(here / filename):
+                stdout_logs.append(SourceSpec(here / filename, "text"))
         if any(f.startswith(_TFEVENTS) for f in filenames):
             for child in [d for d in dirnames if _HPARAMS_CHILD.fullmatch(d)]:
                 dirnames.remove(child)
                 sources += _hparams_sources(here / child, source)
         if sources:
+            # Every text log of a run is read for crash markers, metric lines or not.
+            sources += stdout_logs
             runs.append(RunSpec(run_id_for(here, source), _run_name(here, root, source), here, root,
                                 sources, source=source))
     return _qualified(runs, source)

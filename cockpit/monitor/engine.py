@@ -334,6 +334,8 @@ class IngestEngine:
                         total += self._emit(run, src, result, live=not final)
                     if not (final and src.follower.more):
                         break
+        if not final:
+            self._announce(self.lifecycle.search_pending())
         return total
 
     def _emit(self, run: _Run, src: _Source, result: ReadResult, live: bool = True) -> int:

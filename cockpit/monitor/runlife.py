@@ -116,6 +116,7 @@ class LifecycleTracker:
         self.gpu_view: GpuView | None = None
         self.runs: dict[str, RunLife] = {}
         self._contention_at = float("-inf")
+        self._pending: set[str] = set()  # runs that just logged with no writer known yet
         self.searches = 0  # wide process searches made (the benchmark reads it)
 
     # ---- evidence from the engine ----------------------------------------------------------
@@ -163,6 +164,8 @@ class LifecycleTracker:
                 life.writers.clear()  # a new process writes it now: find it
                 life.writer_seen = False
                 life.searched_at = float("-inf")
+            if grew and not life.alive_writers():
+                self._pending.add(run_id)  # look for its writer while it is surely alive
         for event in events:
             step = event.step if event.step is not None else life.last_step
             seen_at = arrival if arrival is not None else (life.last_arrival or 0.0)
@@ -183,6 +186,21 @@ class LifecycleTracker:
         """Re-decide one run with what is known now (no process look)."""
         life = self.runs[run_id]
         return self._apply(life, self._decide(life, now, live), now, live)
+
+    def search_pending(self, now: float | None = None) -> Update:
+        """Live, after a poll: one wide look for the writers of runs that just logged with no
+        writer known (a short run may be gone by the next timed check), then re-decide them."""
+        now = time.time() if now is None else now
+        pending = [self.runs[r] for r in self._pending
+                   if now - self.runs[r].searched_at >= self.search_every_s]
+        self._pending.clear()
+        out = Update()
+        if not pending or self.processes is None:
+            return out
+        self._search(pending, now)
+        for life in pending:
+            out.extend(self._apply(life, self._decide(life, now, True), now, True))
+        return out
 
     def check(self, now: float | None = None) -> Update:
         """Live: look at the writers, then re-decide every run."""

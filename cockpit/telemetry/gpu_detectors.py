@@ -38,6 +38,9 @@ class GpuThresholds:
     idle_util_pct: float = 2.0
     cpu_bound_pct: float = 85.0
     host_stale_s: float = 10.0
+    # a run that stopped logging this long before the window's end is not "starved": the
+    # lifecycle decision calls it hung, with what its GPU shows
+    silent_run_grace_s: float = 30.0
     # gpu_efficiency (info)
     efficiency_window_s: float = 30.0
     efficiency_util_pct: float = 50.0
@@ -118,6 +121,7 @@ class GpuContext:
     # busiest_cpu of the training process (NVML + psutil), or of the GPU's host (node-exporter)
     cpu_scope: str = "process"
     disk_busy: float | None = None  # the host's busiest disk, percent busy (node-exporter)
+    run_last_active: float | None = None  # when the run last logged (live only)
 
 
 def _pct(value: float | None) -> str:
@@ -160,6 +164,9 @@ class LowGpuUtilDetector:
         low = (util_mean is not None and util_mean < t.low_util_pct) or (
             sm_mean is not None and sm_mean < t.low_sm_active_pct
         )
+        last = ctx.run_last_active
+        if low and last is not None and ts - last > t.low_util_window_s + t.silent_run_grace_s:
+            return None  # silent run, idle GPU: a hang (the lifecycle's `stall`), not starvation
         if self.fired:
             recovered = (util_mean is None or util_mean >= t.low_util_recover_pct) and (
                 sm_mean is None or sm_mean >= t.low_sm_active_pct + 10
@@ -527,12 +534,15 @@ class GpuHealthMonitor:
         self.source = "nvml"
         # (host, job) -> how a labelled workload was matched to its run (LabelAttributor)
         self.explain: Callable[[str, str | None], dict[str, Any] | None] | None = None
+        self._run_last: dict[str, float] = {}
 
     # -- inputs besides samples --------------------------------------------------------------
 
     def note_run_activity(self, run_id: str, ts: float) -> None:
-        """The run logged a step at `ts`: its GPU is in steady state from then on."""
+        """The run logged a step at `ts`: its GPU is in steady state from the first such time,
+        and a run whose last log is long past is silent (hung), not starved."""
         self._run_active.setdefault(run_id, ts)
+        self._run_last[run_id] = max(self._run_last.get(run_id, ts), ts)
 
     def observe_host(self, snapshot: HostSnapshot) -> None:
         for stat in snapshot.processes:
@@ -640,7 +650,9 @@ class GpuHealthMonitor:
             return self._make_alert(key, run_id, detector, severity, at, metric, message, evidence,
                                     job)
 
-        return GpuContext(key, holder, state.held_since, cpu, active, make_alert, scope, disk)
+        last = self._run_last.get(run_id) if run_id else None
+        return GpuContext(key, holder, state.held_since, cpu, active, make_alert, scope, disk,
+                          last)
 
     def _make_alert(
         self,

@@ -138,6 +138,19 @@ def replay_into_store(
     return alerts
 
 
+def note_activity(pipeline: TelemetryPipeline, engine: Any) -> None:
+    """Tell the GPU detectors when each run first and last logged (live), so a starved run is
+    judged from its first step and a silent one is left to the lifecycle's hang decision."""
+    lifecycle = getattr(engine, "lifecycle", None)
+    for run in list(getattr(engine, "runs", {}).values()):
+        first = getattr(run, "last_point_wall", None)
+        if first is not None:
+            pipeline.monitor.note_run_activity(run.row.run_id, first)
+        life = lifecycle.runs.get(run.row.run_id) if lifecycle is not None else None
+        if life is not None and life.seen_fresh and life.last_arrival is not None:
+            pipeline.monitor.note_run_activity(run.row.run_id, life.last_arrival)
+
+
 def start_live_for_watch(
     writer: Any,
     on_alerts: Callable[[list[Alert]], None] | None,
@@ -177,12 +190,12 @@ def start_live_for_watch(
         if len(runs) != seen[0]:
             seen[0] = len(runs)
             pipeline.set_runs(runs)
-        for run in list(getattr(engine, "runs", {}).values()):
-            last = getattr(run, "last_point_wall", None)
-            if last is not None:
-                pipeline.monitor.note_run_activity(run.row.run_id, last)
+        note_activity(pipeline, engine)
 
     pipeline.before_batch = refresh_runs
+    lifecycle = getattr(engine, "lifecycle", None)
+    if lifecycle is not None:  # hang evidence: what the writer's GPUs show
+        lifecycle.gpu_view = pipeline.run_gpu_view
     pipeline.start()
     status = source.status if prometheus is None else f"polling {source.name}"
     return pipeline, status

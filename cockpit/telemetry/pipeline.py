@@ -127,6 +127,28 @@ class TelemetryPipeline:
             self.on_batch(batch)
         return alerts
 
+    def run_gpu_view(self, run_id: str, pids: list[int]) -> dict[str, Any] | None:
+        """What the GPUs of a run (its attributed processes, or `pids`) show right now: for
+        the lifecycle's hang evidence ("GPU idle with memory held"). None: no GPU of its."""
+        wanted = set(pids)
+        held: dict[tuple[str, int], int] = {}
+        for key, rows in self.latest_processes.items():
+            for row in rows:
+                if row.get("run_id") == run_id or int(row["pid"]) in wanted:
+                    held[key] = held.get(key, 0) + int(row.get("used_mem") or 0)
+        if not held:
+            return None
+        utils = [self.latest_samples[k].get("util_gpu") for k in held if k in self.latest_samples]
+        known = [u for u in utils if u is not None]
+        return {"gpus": [f"{host}/{gpu}" for host, gpu in sorted(held)],
+                "util_gpu_mean": sum(known) / len(known) if known else None,
+                "mem_used": sum(held.values())}
+
+    def gpus_held(self, run_id: str) -> int:
+        """How many GPUs the run's attributed processes hold in the latest process lists."""
+        return sum(1 for rows in self.latest_processes.values()
+                   if any(row.get("run_id") == run_id for row in rows))
+
     def training_pids(self) -> dict[int, str | None]:
         """PIDs attributed to runs in the latest process lists."""
         out: dict[int, str | None] = {}
