@@ -41,6 +41,9 @@ def register(subparsers: Any) -> None:
                         help="prometheus://HOST:PORT: read each run's GPU history from the "
                              "Prometheus scraping dcgm-exporter (pod / HPC job labels or the "
                              "run's host tie GPUs to runs)")
+    parser.add_argument("--gpu-price", type=_price, metavar="USD",
+                        help="price per GPU-hour: warnings state what a failure cost "
+                             "(default: $COCKPIT_GPU_PRICE)")
     parser.add_argument("--stall-after", type=_seconds, metavar="SEC",
                         help="a run silent this long is stalled (replaces the adaptive rule)")
     parser.set_defaults(func=run)
@@ -56,11 +59,22 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _price(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a price per GPU-hour") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError("--gpu-price must be a price of 0 or more")
+    return value
+
+
 def run(args: argparse.Namespace) -> int:
     from cockpit.cli.common import prometheus_url
     from cockpit.health.config import health_config
     from cockpit.monitor.check import check_paths
     from cockpit.monitor.engine import IngestError
+    from cockpit.monitor.gpu_cost import gpu_price
     from cockpit.telemetry.sources import TelemetryUnavailable
 
     paths = watched_locations(args.paths)
@@ -75,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="cockpit-check-") as tmp:
         db = args.db if args.db is not None else Path(tmp) / "check.duckdb"
         try:
-            result = check_paths(paths, db, config, args.replay_gpu, prometheus=prometheus)
+            result = check_paths(paths, db, config, args.replay_gpu, prometheus=prometheus,
+                                 price=gpu_price(args.gpu_price))
         except (IngestError, TelemetryUnavailable) as err:
             raise CliError(str(err)) from None
     if not result.run_ids:

@@ -46,6 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--replay-gpu", type=Path, metavar="DIR", help="GPU telemetry recording to replay")
     add_gpu_source_arg(p)
     p.add_argument("--stall-after", type=float, metavar="SEC", help="seconds without a point = stalled")
+    p.add_argument("--gpu-price", type=float, metavar="USD",
+                   help="price per GPU-hour: warnings state what a failure cost "
+                        "(default: $COCKPIT_GPU_PRICE)")
     p.add_argument("--poll", type=float, default=0.25, metavar="SEC", help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_watch)
 
@@ -147,7 +150,15 @@ def cmd_watch(args: argparse.Namespace) -> int:
                                   processes=LocalProcesses(), on_lifecycle=printer.lifecycle)
         except IngestError as err:
             raise CliError(str(err)) from None
-        gpu = _start_gpu_replay(args, writer, printer, engine)
+        from cockpit.monitor.gpu_cost import gpu_price
+
+        price = gpu_price(args.gpu_price)
+        engine.attach_gpu(None, price)
+
+        def on_pipeline(pipeline: Any) -> None:
+            engine.attach_gpu(pipeline, price)
+
+        gpu = _start_gpu_replay(args, writer, printer, engine, on_pipeline)
         local = None
         remote: list[Any] = []
         try:
@@ -162,7 +173,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
                 engine.poll_once()
                 status = "off (--gpu-source off)"
                 if gpu is None and args.gpu_source != "off":
-                    local, status = _start_live_gpu(writer, printer, engine, prometheus)
+                    local, status = _start_live_gpu(writer, printer, engine, prometheus,
+                                                    on_pipeline)
                 remote = _start_remote(writer, printer, engine, gpu=args.gpu_source != "off")
                 if not args.json:
                     print(f"watching {', '.join(map(str, engine.roots))} (Ctrl+C to stop)",
@@ -222,21 +234,22 @@ def print_reachability(place: str, state: Any) -> None:
 
 
 def _start_gpu_replay(args: argparse.Namespace, writer: Any, printer: AlertPrinter,
-                      engine: Any) -> threading.Thread | None:
+                      engine: Any, on_pipeline: Any) -> threading.Thread | None:
     if not args.replay_gpu:
         return None
     from cockpit.telemetry.live import start_replay_for_watch
 
     thread: threading.Thread | None = start_replay_for_watch(
-        args.replay_gpu, writer, printer, engine, as_fast_as_possible=args.once)
+        args.replay_gpu, writer, printer, engine, as_fast_as_possible=args.once,
+        on_pipeline=on_pipeline)
     return thread
 
 
 def _start_live_gpu(writer: Any, printer: AlertPrinter, engine: Any,
-                    prometheus: str | None) -> tuple[Any, str]:
+                    prometheus: str | None, on_pipeline: Any) -> tuple[Any, str]:
     from cockpit.telemetry.live import start_live_for_watch
 
-    return start_live_for_watch(writer, printer, engine, prometheus)
+    return start_live_for_watch(writer, printer, engine, prometheus, on_pipeline)
 
 
 RUNS_SQL = """
@@ -245,6 +258,7 @@ SELECT r.name, r.status, r.last_step,
           AND m.key IN (SELECT s.key FROM series s WHERE s.run_id = r.run_id AND s.role = 'loss')
           ORDER BY m.step DESC NULLS LAST LIMIT 1) AS last_loss,
        (SELECT count(*) FROM alerts a WHERE a.run_id = r.run_id AND a.severity <> 'info') AS alerts,
+       round(r.gpu_hours, 3) AS gpu_hours, round(r.wasted_gpu_hours, 3) AS wasted_gpu_hours,
        epoch_ms(CAST(r.updated_at * 1000 AS BIGINT)) AS updated, r.path
 FROM runs r ORDER BY r.updated_at DESC NULLS LAST, r.name
 """

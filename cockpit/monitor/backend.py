@@ -40,6 +40,7 @@ class BackendOptions:
     poll_interval: float = 0.25
     gpu_interval: float = 1.0
     notify: Any = None  # cockpit.notify.config.NotifyConfig: routes off the desktop
+    gpu_price: float | None = None  # per GPU-hour (None: $COCKPIT_GPU_PRICE or unpriced)
 
 
 class Backend:
@@ -62,6 +63,7 @@ class Backend:
         self._attributed_runs = -1
         self._pinned_pid: int | None = None
         self._pinned_runs: set[str] = set()  # runs whose recorded PIDs are pinned
+        self._price: float | None = None
         # Called on the engine thread with each batch of lifecycle changes (notifications).
         self.lifecycle_listeners: list[Callable[[list[LifecycleChange]], None]] = []
         self.started = False
@@ -101,6 +103,10 @@ class Backend:
         from cockpit.notify.notifier import chain_on_lifecycle
 
         chain_on_lifecycle(self.engine, self._notify_lifecycle)
+        from cockpit.monitor.gpu_cost import gpu_price
+
+        self._price = gpu_price(self.options.gpu_price)
+        self.engine.attach_gpu(None, self._price)
         self.engine.start()
         self._spawn(self._housekeeping, "cockpit-housekeeping")
         self._start_gpu()
@@ -349,8 +355,8 @@ class Backend:
         if old is not None:
             self.pipeline.attributor = old.attributor
         self._attributed_runs = -1
-        if self.engine is not None:  # hang evidence: what the writer's GPUs show
-            self.engine.lifecycle.gpu_view = self.pipeline.run_gpu_view
+        if self.engine is not None:  # hang evidence and the GPU time warnings cost
+            self.engine.attach_gpu(self.pipeline, self._price)
         self.pipeline.start()
 
 

@@ -101,10 +101,14 @@ def _newest_write(cur: duckdb.DuckDBPyConnection, run_id: str) -> float | None:
 
 def check_paths(paths: Sequence[Path | str], db_path: Path, config: HealthConfig | None = None,
                 replay_dir: Path | None = None, now: float | None = None,
-                prometheus: str | None = None) -> CheckResult:
-    """Import `paths` into `db_path`, check every run found, store and return the alerts.
+                prometheus: str | None = None, price: float | None = None) -> CheckResult:
+    """Import `paths` into `db_path`, check every run found, store and return the alerts
+    (warnings with the GPU time burned since their onset), and each run's GPU-hours.
     `prometheus`: a Prometheus URL whose dcgm-exporter history gives the GPU alerts."""
+    from functools import partial
+
     from cockpit.monitor.engine import import_paths
+    from cockpit.monitor.gpu_cost import annotate_posthoc, store_gpu_cost
     from cockpit.sources.processes import LocalProcesses
     from cockpit.store.writer import StoreWriter
 
@@ -132,10 +136,12 @@ def check_paths(paths: Sequence[Path | str], db_path: Path, config: HealthConfig
                     result.changes.append(change)
                     if (change.state, change.reason) != (run.status, run.status_reason):
                         writer.put_lifecycle(change, update.ended.get(change.run_id))
+            annotate_posthoc(cur, result.alerts, price)
             new = _not_stored(cur, result.alerts)
         finally:
             cur.close()
         writer.put_alerts(new)
+        writer.call(partial(store_gpu_cost, run_ids=run_ids))
         writer.flush()
     finally:
         writer.close()

@@ -140,6 +140,9 @@ class IngestEngine:
         self.processes = processes
         self._remote_processes: dict[str, ProcessSource] = {}  # SSH host -> its /proc
         self.lifecycle = LifecycleTracker(health, processes)
+        # Adds the GPU time burned since onset to warnings (set by watch and the app).
+        self.annotate: Callable[[list[Alert]], None] | None = None
+        self.cost_interval = 60.0  # runs' GPU-hours are recomputed this often
         config = getattr(health, "config", None)
         if config is not None:
             self.lifecycle.default_threshold_s = config.stall_after_s or config.stall_floor_s
@@ -382,9 +385,14 @@ class IngestEngine:
         """Store and hand on what the lifecycle decided and the alerts raised with it."""
         for change in update.changes:
             self.writer.put_lifecycle(change, update.ended.get(change.run_id))
+        ended = [c.run_id for c in update.changes if c.state in ("finished", "failed", "unknown")]
+        if ended:
+            self.store_gpu_cost(ended)
         if update.changes and self.on_lifecycle is not None:
             self.on_lifecycle(update.changes)
         if update.alerts:
+            if self.annotate is not None:
+                self.annotate(update.alerts)
             self.writer.put_alerts(update.alerts)
             if self.on_alerts is not None:
                 self.on_alerts(update.alerts)
@@ -537,6 +545,27 @@ class IngestEngine:
             for src in run.sources.values():
                 src.follower.close()
 
+    def attach_gpu(self, pipeline: Any | None, price: float | None) -> None:
+        """Use a telemetry pipeline's view of the GPUs: hang evidence for the lifecycle, and
+        the GPU time each warning burned since its onset (priced when `price` is set). Called
+        with None where there is no GPU telemetry: warnings still say so."""
+        from cockpit.monitor.gpu_cost import LiveCost
+
+        cost = LiveCost(pipeline.gpus_held if pipeline is not None else None, price,
+                        self.writer.cursor)
+        self.annotate = cost
+        if pipeline is not None:
+            self.lifecycle.gpu_view = pipeline.run_gpu_view
+            pipeline.annotate = cost
+
+    def store_gpu_cost(self, run_ids: list[str] | None = None) -> None:
+        """Recompute runs' GPU-hours and wasted GPU-hours from stored telemetry (writer thread)."""
+        from cockpit.monitor.gpu_cost import store_gpu_cost
+
+        ids = list(self.runs) if run_ids is None else run_ids
+        if ids:
+            self.writer.call(partial(store_gpu_cost, run_ids=ids))
+
     def check_lifecycle(self, now: float | None = None) -> Update:
         """Look at every run's writers and re-decide its state (on the engine thread, which
         owns the health monitor); hung and stalled runs raise their `stall` alert here."""
@@ -637,8 +666,13 @@ class IngestEngine:
         return remote
 
     def _loop(self) -> None:
-        last_stall_check = time.monotonic()
+        last_stall_check = last_cost = time.monotonic()
         while not self._stop.is_set():
+            if time.monotonic() - last_cost >= self.cost_interval:
+                last_cost = time.monotonic()
+                live = [r for r, life in self.lifecycle.runs.items()
+                        if life.state in ("running", "hung", "stalled")]
+                self.store_gpu_cost(live)
             if time.monotonic() - last_stall_check >= self.stall_check_interval:
                 last_stall_check = time.monotonic()
                 try:
@@ -726,6 +760,7 @@ def import_paths(
         engine.poll_once(final=True)
         engine.settle_status()
         engine.ingest_recordings(store_alerts=False)
+        engine.store_gpu_cost()
         for run in engine.runs.values():
             for src in run.sources.values():
                 src.follower.close()

@@ -68,6 +68,7 @@ def start_replay_for_watch(
     on_alerts: Callable[[list[Alert]], None] | None,
     engine: Any,
     as_fast_as_possible: bool = False,
+    on_pipeline: Callable[[TelemetryPipeline], None] | None = None,
 ) -> threading.Thread:
     """Replay `replay_dir` on a thread into the store and the GPU detectors.
 
@@ -90,6 +91,8 @@ def start_replay_for_watch(
             _pin(pipeline, folder, runs)
 
     pipeline.before_batch = refresh_runs
+    if on_pipeline is not None:
+        on_pipeline(pipeline)
 
     def run() -> None:
         waited = threading.Event()
@@ -156,6 +159,7 @@ def start_live_for_watch(
     on_alerts: Callable[[list[Alert]], None] | None,
     engine: Any,
     prometheus: str | None = None,
+    on_pipeline: Callable[[TelemetryPipeline], None] | None = None,
 ) -> tuple[TelemetryPipeline | None, str]:
     """Sample this machine's GPUs (and the training processes' CPU), or poll the Prometheus at
     `prometheus` (the cluster's dcgm-exporter metrics), for a live `watch`.
@@ -193,9 +197,8 @@ def start_live_for_watch(
         note_activity(pipeline, engine)
 
     pipeline.before_batch = refresh_runs
-    lifecycle = getattr(engine, "lifecycle", None)
-    if lifecycle is not None:  # hang evidence: what the writer's GPUs show
-        lifecycle.gpu_view = pipeline.run_gpu_view
+    if on_pipeline is not None:
+        on_pipeline(pipeline)
     pipeline.start()
     status = source.status if prometheus is None else f"polling {source.name}"
     return pipeline, status

@@ -57,6 +57,8 @@ class TelemetryPipeline:
         self.on_batch = on_batch
         self.store_alerts = store_alerts
         self.before_batch = before_batch  # e.g. refresh the runs to attribute to
+        # Adds to alerts before they are stored and handed on (the GPU time they cost).
+        self.annotate: Callable[[list[Alert]], None] | None = None
         self.latest_samples: dict[tuple[str, int], GpuSample] = {}
         self.latest_processes: dict[tuple[str, int], list[GpuProcessRow]] = {}
         self.latest_host: HostSnapshot | None = None
@@ -117,6 +119,8 @@ class TelemetryPipeline:
         if self.batcher is not None:
             self.batcher.add(batch)
         if alerts:
+            if self.annotate is not None:
+                self.annotate(alerts)
             self.alerts_raised += len(alerts)
             put_alerts = getattr(self.writer, "put_alerts", None)
             if self.store_alerts and put_alerts is not None:

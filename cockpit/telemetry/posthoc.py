@@ -59,7 +59,8 @@ def gpu_alerts_for_run(
     pins = pins_from_process_json(Path(run_dir), run_id)
     if not own and not pins and window is not None:
         pins = {pid: run_id for pid in _matching_pids(folder, window)}
-    source = ReplaySource(folder, speed=0)
+    # The run's own recording is stored under this host at import: alerts name the same one.
+    source = ReplaySource(folder, speed=0, host=f"recording:{run_name}" if own else "replay")
     monitor, labels = _monitor(RunRef(run_id, run_name, Path(run_dir)), source.kind, thresholds)
     alerts: list[Alert] = []
     for batch in source.batches():

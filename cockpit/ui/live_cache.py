@@ -52,6 +52,8 @@ class RunInfo:
     worst_severity: str | None = None
     gpus: str = ""
     points: int = 0
+    gpu_hours: float | None = None  # from attributed telemetry (cockpit/monitor/gpu_cost.py)
+    wasted_gpu_hours: float | None = None
 
 
 @dataclass(slots=True)
@@ -245,11 +247,12 @@ class LiveSeriesCache:
     def _read_runs(self, cur: duckdb.DuckDBPyConnection) -> list[RunInfo]:
         rows = cur.execute(
             "SELECT run_id, name, path, root, status, started_at, updated_at, last_step, "
-            "status_reason FROM runs ORDER BY root, name"
+            "status_reason, gpu_hours, wasted_gpu_hours FROM runs ORDER BY root, name"
         ).fetchall()
         return [
             RunInfo(str(r[0]), str(r[1] or r[0]), str(r[2] or ""), str(r[3] or ""),
-                    str(r[4] or "unknown"), r[5], r[6], r[7], r[8])
+                    str(r[4] or "unknown"), r[5], r[6], r[7], r[8], gpu_hours=r[9],
+                    wasted_gpu_hours=r[10])
             for r in rows
         ]
 

@@ -41,8 +41,9 @@ from cockpit.ui.live_cache import RunInfo
 
 RUN_ID_ROLE = Qt.ItemDataRole.UserRole + 1
 SORT_ROLE = Qt.ItemDataRole.UserRole + 2
-COLUMNS = ("Run", "Status", "Loss", "Alerts", "GPU", "Step", "Updated")
+COLUMNS = ("Run", "Status", "Loss", "Alerts", "GPU", "Step", "Updated", "GPU-h", "Wasted GPU-h")
 GPU_COLUMN = 4
+COST_COLUMNS = (7, 8)  # GPU-hours and wasted GPU-hours (cockpit/monitor/gpu_cost.py)
 
 
 @lru_cache(maxsize=64)
@@ -105,7 +106,8 @@ class RunsPanel(QWidget):
         self._widest: dict[int, int] = {}
         for col in (5, 6):  # step and last update: in the tooltip; the name needs the room
             self.tree.setColumnHidden(col, True)
-        self.tree.setColumnHidden(GPU_COLUMN, True)  # shown once a run is seen on a GPU
+        for col in (GPU_COLUMN, *COST_COLUMNS):  # shown once a run is seen on a GPU
+            self.tree.setColumnHidden(col, True)
         self.tree.setIndentation(14)
         self.model.horizontalHeaderItem(2).setToolTip("Last logged loss")
         layout = QVBoxLayout(self)
@@ -141,10 +143,13 @@ class RunsPanel(QWidget):
                 run.gpus,
                 "" if run.last_step is None else str(run.last_step),
                 _ago(run.updated_at, now),
+                _fmt_hours(run.gpu_hours),
+                _fmt_hours(run.wasted_gpu_hours),
             )
             sort_keys = (run.name.lower(), status, run.last_loss if run.last_loss is not None
                          else math.inf, run.alert_count, run.gpus, run.last_step or -1,
-                         -(run.updated_at or 0))
+                         -(run.updated_at or 0), run.gpu_hours or 0.0,
+                         run.wasted_gpu_hours or 0.0)
             for col, (item, text, key) in enumerate(zip(items, cells, sort_keys, strict=True)):
                 if item.text() != text:
                     item.setText(text)
@@ -171,6 +176,11 @@ class RunsPanel(QWidget):
         if on_gpu == self.tree.isColumnHidden(GPU_COLUMN):
             self.tree.setColumnHidden(GPU_COLUMN, not on_gpu)
             grown.add(GPU_COLUMN)
+        costed = any(run.gpu_hours is not None for run in runs)
+        for col in COST_COLUMNS:
+            if costed == self.tree.isColumnHidden(col):
+                self.tree.setColumnHidden(col, not costed)
+                grown.add(col)
         for col in sorted(grown):
             if col > 0 and not self.tree.isColumnHidden(col):
                 self.tree.resizeColumnToContents(col)
@@ -193,7 +203,7 @@ class RunsPanel(QWidget):
         for item in items:
             item.setEditable(False)
             item.setData(run.run_id, RUN_ID_ROLE)
-        for col in (2, 3, 5):
+        for col in (2, 3, 5, 7, 8):
             items[col].setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         parent.appendRow(items)
         self._rows[run.run_id] = items
@@ -264,6 +274,13 @@ class RunsPanel(QWidget):
     def index_of(self, run_id: str) -> QModelIndex:
         items = self._rows.get(run_id)
         return self.proxy.mapFromSource(items[0].index()) if items else QModelIndex()
+
+
+def _fmt_hours(hours: float | None) -> str:
+    """GPU-hours as a person reads them: blank without telemetry, 3 significant figures."""
+    if hours is None:
+        return ""
+    return f"{hours:.2f}" if hours < 10 else f"{hours:.1f}" if hours < 100 else f"{hours:.0f}"
 
 
 def _fmt_loss(v: float | None) -> str:
