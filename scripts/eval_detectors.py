@@ -4,10 +4,12 @@
     .venv/bin/python scripts/eval_detectors.py --no-write # print only
 
 The corpus: the real H100 runs (tests/fixtures/h100-runs, ground truth in its README), the
-real healthy public runs (tests/fixtures/public-healthy), sample_runs/ when it exists
-(labels from its README), and the deterministic synthetic runs of cockpit.health.synthetic
-(3 seeds of each scenario). Real runs go through the same path as `cockpit check`: imported
-into a temporary database, then replayed by cockpit.health.posthoc.
+real healthy public runs (tests/fixtures/public-healthy), the labelled lifecycle corpus of
+real CPU runs (tests/fixtures/lifecycle-corpus, by scripts/make_lifecycle_corpus.py, labels
+and final states in its ground_truth.json), sample_runs/ when it exists (labels from its
+README), and the deterministic synthetic runs of cockpit.health.synthetic (3 seeds of each
+scenario). Real runs go through the same path as `cockpit check`: imported into a temporary
+database, then replayed and decided by cockpit.monitor.check.
 """
 
 from __future__ import annotations
@@ -30,12 +32,20 @@ from cockpit.model.alert import Alert, severity_rank  # noqa: E402
 
 H100 = ROOT / "tests" / "fixtures" / "h100-runs"
 PUBLIC = ROOT / "tests" / "fixtures" / "public-healthy"
+LIFECYCLE = ROOT / "tests" / "fixtures" / "lifecycle-corpus"
 SAMPLES = ROOT / "sample_runs"
 DOC = ROOT / "docs" / "detectors.md"
 BEGIN, END = "<!-- eval-table:begin -->", "<!-- eval-table:end -->"
 
-DETECTORS = ["nan", "divergence", "grad_explosion", "no_learning", "plateau", "lr_zero",
-             "stall", "crash", "throughput_drop", "memory_pressure"]
+DETECTORS = ["nan", "divergence", "grad_explosion", "no_learning", "stuck_at_chance", "plateau",
+             "overfitting", "lr_zero", "stall", "crash", "throughput_drop", "input_stall",
+             "memory_pressure"]
+
+# Final lifecycle states of the H100 runs (their process.json exit codes; fp16_adam_eps_nan
+# exited 0 inside its NaN episode, which is a failed run).
+H100_FINAL = {"healthy_bf16": "finished", "starved_dataloader": "finished",
+              "fp16_adam_eps_nan": "failed", "lr_stuck_at_zero": "finished",
+              "memory_leak_oom": "failed"}
 
 # Ground truth of tests/fixtures/h100-runs/README.md, as training-health labels.
 # memory_leak_oom's allocator memory climbs from the first steps; starved_dataloader's
@@ -57,6 +67,8 @@ class Outcome:
     labels: list[Label]
     allowed: frozenset[str]
     alerts: list[Alert] = field(default_factory=list)
+    state: str | None = None  # the lifecycle decision after the fact (real runs)
+    expected_state: str | None = None
 
     @property
     def healthy(self) -> bool:
@@ -115,8 +127,27 @@ def sample_labels(truth_file: Path) -> dict[str, tuple[list[Label], frozenset[st
     return labels
 
 
+def corpus_labels(truth_file: Path) -> tuple[dict[str, tuple[list[Label], frozenset[str]]],
+                                             dict[str, str]]:
+    """Labels and final states from a ground_truth.json of make_lifecycle_corpus.py."""
+    labels: dict[str, tuple[list[Label], frozenset[str]]] = {}
+    finals: dict[str, str] = {}
+    try:
+        truth = json.loads(truth_file.read_text())
+    except (OSError, ValueError):
+        return labels, finals
+    for run in truth.get("runs", []):
+        labels[run["name"]] = (
+            [Label(lab["detector"], lab["onset"], lab.get("severity", "warning"),
+                   within=lab.get("within"), before_step=lab.get("before_step"))
+             for lab in run.get("labels", [])], frozenset(run.get("allowed", [])))
+        finals[run["name"]] = run.get("final", "finished")
+    return labels, finals
+
+
 def real_runs(paths: list[Path], label_of: dict[str, tuple[list[Label], frozenset[str]]],
-              source: str, default_healthy: bool) -> list[Outcome]:
+              source: str, default_healthy: bool,
+              finals: dict[str, str] | None = None) -> list[Outcome]:
     from cockpit.health.posthoc import stored_run
     from cockpit.monitor.check import check_stored_run
     from cockpit.monitor.engine import import_paths
@@ -136,16 +167,22 @@ def real_runs(paths: list[Path], label_of: dict[str, tuple[list[Label], frozense
                 if leaf not in label_of and not default_healthy:
                     continue
                 labels, allowed = label_of.get(leaf, ([], frozenset()))
-                alerts, _ = check_stored_run(con, HealthMonitor(), run)
-                out.append(Outcome(leaf, source, labels, allowed, alerts))
+                alerts, update = check_stored_run(con, HealthMonitor(), run)
+                state = update.changes[-1].state if update.changes else run.status
+                out.append(Outcome(leaf, source, labels, allowed, alerts, state,
+                                   (finals or {}).get(leaf)))
         finally:
             con.close()
     return out
 
 
 def collect(seeds: int, samples: Path = SAMPLES) -> list[Outcome]:
-    outcomes = real_runs([H100], H100_LABELS, "h100", default_healthy=False)
+    outcomes = real_runs([H100], H100_LABELS, "h100", default_healthy=False, finals=H100_FINAL)
     outcomes += real_runs([PUBLIC], {}, "public", default_healthy=True)
+    if LIFECYCLE.is_dir():
+        labels, finals = corpus_labels(LIFECYCLE / "ground_truth.json")
+        outcomes += real_runs([LIFECYCLE], labels, "lifecycle", default_healthy=False,
+                              finals=finals)
     if samples.is_dir():
         labels = sample_labels(samples / "ground_truth.json")
         dirs = [samples / name for name in sorted(labels) if (samples / name).is_dir()]
@@ -255,15 +292,24 @@ def table(outcomes: list[Outcome], scores: dict[str, Score]) -> str:
 
 
 def real_run_rows(outcomes: list[Outcome]) -> str:
-    lines = ["| run | expected | alerts (warning and above) |", "|---|---|---|"]
+    lines = ["| run | expected | alerts (warning and above) | final state (expected) |",
+             "|---|---|---|---|"]
     for o in outcomes:
         if o.source == "synthetic":
             continue
         expected = ", ".join(f"{lab.detector}@{lab.onset}" for lab in o.labels) or "none"
         got = ", ".join(f"{a.detector}@{a.step} ({a.severity})" for a in o.alerts
                         if severity_rank(a.severity) >= 1) or "none"
-        lines.append(f"| {o.source}/{o.name} | {expected} | {got} |")
+        state = o.state or "?"
+        if o.expected_state is not None:
+            state += " (ok)" if o.state == o.expected_state else f" (expected {o.expected_state})"
+        lines.append(f"| {o.source}/{o.name} | {expected} | {got} | {state} |")
     return "\n".join(lines)
+
+
+def wrong_states(outcomes: list[Outcome]) -> list[str]:
+    return [f"{o.source}/{o.name}: {o.state} (expected {o.expected_state})" for o in outcomes
+            if o.expected_state is not None and o.state != o.expected_state]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -277,7 +323,12 @@ def main(argv: list[str] | None = None) -> int:
     outcomes = collect(args.seeds, args.samples)
     scores = score(outcomes)
     samples = any(o.source == "sample_runs" for o in outcomes)
-    text = (f"{table(outcomes, scores)}\n\nReal runs, one by one:\n\n{real_run_rows(outcomes)}\n\n"
+    judged = [o for o in outcomes if o.expected_state is not None]
+    states = (f"Final lifecycle states after the fact: {len(judged) - len(wrong_states(outcomes))}"
+              f" of {len(judged)} real runs as expected"
+              + "".join(f"; wrong: {w}" for w in wrong_states(outcomes)) + ".")
+    text = (f"{table(outcomes, scores)}\n{states}\n\nReal runs, one by one:\n\n"
+            f"{real_run_rows(outcomes)}\n\n"
             f"Generated by `python scripts/eval_detectors.py` (seeds={args.seeds}, "
             f"{'with' if samples else 'without'} sample runs, "
             f"{time.perf_counter() - started:.0f} s).")
@@ -288,7 +339,10 @@ def main(argv: list[str] | None = None) -> int:
             head, rest = doc.split(BEGIN, 1)
             _, tail = rest.split(END, 1)
             DOC.write_text(f"{head}{BEGIN}\n{text}\n{END}{tail}")
-    ok = all(s.caught == s.labelled and not s.false_runs for s in scores.values())
+    states = wrong_states(outcomes)
+    if states:
+        print("Wrong final states: " + "; ".join(states))
+    ok = all(s.caught == s.labelled and not s.false_runs for s in scores.values()) and not states
     return 0 if ok else 1
 
 

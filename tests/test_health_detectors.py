@@ -301,6 +301,105 @@ def test_lr_zero_from_the_first_log() -> None:
     assert [a.step for a in alerts] == [19]
 
 
+# ---- stuck_at_chance --------------------------------------------------------------------
+
+def _learned_then(n: int, after: np.ndarray) -> np.ndarray:
+    learned = 2.0 + 2.0 * np.exp(-np.arange(300) / 60) + 0.02 * np.random.default_rng(1).standard_normal(300)
+    return np.concatenate([learned, after])[:n]
+
+
+def test_a_loss_that_collapses_back_to_its_initial_level_is_stuck_at_chance() -> None:
+    n = 700
+    loss = _learned_then(n, np.full(400, 4.0))  # a zeroed output layer: uniform predictions
+    alerts = feed({"loss": loss, "lr": np.full(n, 1e-3)})
+    stuck = by(alerts, "stuck_at_chance")
+    assert len(stuck) == 1 and stuck[0].severity == "warning"
+    assert stuck[0].step is not None and 300 < stuck[0].step <= 550
+    assert stuck[0].evidence["chance_kind"] == "initial"
+    assert "stuck at chance level" in stuck[0].message
+
+
+def test_ln_vocab_is_chance_level_when_the_run_says_its_vocabulary() -> None:
+    n = 700
+    rng = np.random.default_rng(2)
+    loss = np.concatenate([6.0 - np.linspace(0, 6.0 - math.log(50), 100),
+                           math.log(50) * (1 + 0.002 * rng.standard_normal(600))])
+    mon = HealthMonitor()
+    mon.note_params("r", "r", {"param.vocab_size": "50"})
+    stuck = by(feed({"loss": loss, "lr": np.full(n, 1e-3)}, monitor=mon), "stuck_at_chance")
+    assert [a.evidence["chance_kind"] for a in stuck] == ["ln(V)"]
+    assert not by(feed({"loss": loss, "lr": np.full(n, 1e-3)}), "stuck_at_chance")
+
+
+def test_healthy_or_never_moving_losses_are_not_stuck_at_chance() -> None:
+    n = 1000
+    steps = np.arange(n)
+    healthy = 2.0 + 2.0 * np.exp(-steps / 200) + 0.03 * np.random.default_rng(3).standard_normal(n)
+    assert not by(feed({"loss": healthy, "lr": np.full(n, 1e-3)}), "stuck_at_chance")
+    frozen = noisy_loss(n, level=4.0, noise=0.005)
+    alerts = feed({"loss": frozen, "lr": np.full(n, 1e-3)})
+    assert by(alerts, "no_learning") and not by(alerts, "stuck_at_chance")
+
+
+# ---- overfitting --------------------------------------------------------------------------
+
+def _train_val(n: int, val_after_best: float) -> tuple[np.ndarray, list[int], np.ndarray]:
+    train = 3.0 * np.exp(-np.arange(n) / 150) + 0.01
+    val_steps = list(range(0, n, 20))
+    val = np.array([2.0 + 1.0 * math.exp(-s / 100) + max(0, s - 300) * val_after_best
+                    for s in val_steps])
+    return train, val_steps, val
+
+
+def _feed_train_val(train: np.ndarray, val_steps: list[int], val: np.ndarray) -> list[Alert]:
+    mon = HealthMonitor()
+    out: list[Alert] = []
+    vals = dict(zip(val_steps, val, strict=True))
+    for step, t in enumerate(train):
+        keys, values = ["loss"], [float(t)]
+        if step in vals:
+            keys.append("val_loss")
+            values.append(float(vals[step]))
+        out += mon.observe("r", "r", keys, [step] * len(keys), [None] * len(keys), values)
+    return out
+
+
+def test_validation_rising_while_training_improves_is_overfitting() -> None:
+    alerts = _feed_train_val(*_train_val(800, 0.002))  # val up 1 per 500 steps after 300
+    over = by(alerts, "overfitting")
+    assert len(over) == 1 and over[0].metric == "val_loss"
+    assert over[0].step is not None and 300 < over[0].step < 600
+    assert over[0].evidence["best_step"] <= 320 and "above its best" in over[0].message
+
+
+def test_early_stopping_patience_is_not_overfitting() -> None:
+    train, val_steps, val = _train_val(800, 0.0001)  # a percent or two above the best
+    assert not by(_feed_train_val(train, val_steps, val), "overfitting")
+
+
+# ---- input_stall --------------------------------------------------------------------------
+
+def test_every_sixth_step_waiting_for_data_is_a_periodic_input_stall() -> None:
+    n = 400
+    step_ms = noisy_loss(n, level=5.0, noise=0.1)
+    step_ms[5::6] += 150.0
+    stall = by(feed({"step_time_ms": step_ms}), "input_stall")
+    assert len(stall) == 1 and stall[0].evidence["period_steps"] == 6
+    assert stall[0].step is not None and stall[0].step < 150
+    assert "1 step in 6" in stall[0].message
+
+
+def test_random_slow_steps_and_periodic_evaluations_are_not_input_stalls() -> None:
+    n = 600
+    rng = np.random.default_rng(4)
+    shared = noisy_loss(n, level=5.0, noise=0.1)
+    shared[rng.random(n) < 1 / 6] += 150.0  # a shared CPU: as many slow steps, at random
+    assert not by(feed({"step_time_ms": shared}), "input_stall")
+    evals = noisy_loss(n, level=5.0, noise=0.1)
+    evals[49::50] += 2000.0  # an evaluation inside every 50th step: by design
+    assert not by(feed({"step_time_ms": evals}), "input_stall")
+
+
 # ---- throughput_drop --------------------------------------------------------------------
 
 def test_throughput_drop_fires_once_for_tokens_and_step_time_together() -> None:

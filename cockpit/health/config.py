@@ -68,6 +68,30 @@ class HealthConfig:
     lr_zero_start_logs: int = 20  # lr exactly 0 from the first log for this many logs
     lr_warmup_flat_logs: int = 3  # lr not rising for this many logs: warmup is over
 
+    # stuck_at_chance: after warmup the loss sits at chance level (its initial value, or
+    # ln(vocab) when the vocabulary size is known) for a long window, after having been lower
+    # or from a higher start (a loss that never moved at all is no_learning's).
+    chance_block_logs: int = 25  # the loss is judged by medians of blocks of logs
+    chance_window_blocks: int = 8  # the window: 8 blocks (200 logs)
+    chance_band: float = 0.03  # every block median within 3% of the chance level
+    chance_flat: float = 0.02  # ...and the window's medians spread less than 2% of it
+
+    # overfitting: validation loss rising well above its best while the train loss improves.
+    overfit_min_evals: int = 4  # validation logs before the first judgement
+    overfit_rise: float = 0.10  # val at least 10% above its best...
+    overfit_train_drop: float = 0.10  # ...while train loss is 10% below its level at that best
+    overfit_sustain_evals: int = 3  # for this many consecutive validation logs
+
+    # input_stall: 1 step in every p (p <= 32) is much slower than the rest, regularly.
+    input_stall_window_logs: int = 120
+    input_stall_every_logs: int = 20  # the window is judged every this many logs
+    input_stall_slow_ratio: float = 2.0  # a slow step takes > 2x the median step...
+    input_stall_min_extra_ms: float = 20.0  # ...and >= 20 ms more
+    input_stall_min_slow: int = 6  # slow steps in the window
+    input_stall_max_period: int = 32  # longer periods are evals and checkpoints, by design
+    input_stall_regularity: float = 0.7  # share of gaps between slow steps equal to the period
+    input_stall_min_share: float = 0.15  # the waits cost >= 15% of the window's time
+
     # throughput_drop on tokens_per_s (higher is better) or step_time_ms (lower is better).
     throughput_skip_logs: int = 10  # first logs hold compilation and warmup
     throughput_baseline_logs: int = 100  # steady state = median of this many logs...

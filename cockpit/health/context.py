@@ -103,6 +103,8 @@ class RunContext:
         self.last_ts: float | None = None
         self.host = host or HostLoad()
         self.step_seconds = RollingMedian(config.stall_interval_window)  # wall time per step
+        self.train_loss = RollingMedian(config.chance_block_logs)  # recent training loss
+        self.vocab_size: int | None = None  # from the run's parameters, when it says
 
     def claim(self, detector: str, metric: str) -> bool:
         """Open an episode for `detector` unless another metric already holds one.

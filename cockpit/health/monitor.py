@@ -16,13 +16,16 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
+from cockpit.health.chance import StuckAtChanceDetector
 from cockpit.health.config import HealthConfig
 from cockpit.health.context import HostLoad, RunContext
 from cockpit.health.crash import CrashDetector
 from cockpit.health.excursion import GradExplosionDetector, LossExcursionDetector
+from cockpit.health.input_stall import InputStallDetector
 from cockpit.health.lr_zero import LrZeroDetector
 from cockpit.health.memory import MemoryPressureDetector
 from cockpit.health.nan import NanDetector
+from cockpit.health.overfit import OverfittingDetector, TrainLevel
 from cockpit.health.progress import NoLearningDetector, PlateauDetector
 from cockpit.health.stall import Silence, StallDetector
 from cockpit.health.throughput import ThroughputDropDetector
@@ -45,6 +48,8 @@ class SeriesDetector(Protocol):
     def update(self, step: int | None, ts: float | None, value: float) -> list[Alert]: ...
 
 
+VOCAB_KEYS = frozenset({"vocab_size", "n_vocab", "vocab", "padded_vocab_size", "ntokens",
+                        "num_tokens"})
 _LOSS_SCALE = frozenset({"loss_scale", "scale", "grad_scale", "scaler_scale", "loss_scaler"})
 
 
@@ -58,9 +63,9 @@ def series_detectors(ctx: RunContext, name: str) -> list[SeriesDetector]:
     """The detectors a canonical metric name feeds (empty: the metric is only stored)."""
     if name == "loss":
         return [LossExcursionDetector(ctx, name), NoLearningDetector(ctx, name),
-                PlateauDetector(ctx, name)]
+                StuckAtChanceDetector(ctx, name), PlateauDetector(ctx, name), TrainLevel(ctx)]
     if name == "val_loss":
-        return [LossExcursionDetector(ctx, name)]
+        return [LossExcursionDetector(ctx, name), OverfittingDetector(ctx, name)]
     if name == "grad_norm":
         return [GradExplosionDetector(ctx, name)]
     if name == "lr":
@@ -68,7 +73,8 @@ def series_detectors(ctx: RunContext, name: str) -> list[SeriesDetector]:
     if name in ("tokens_per_s", "samples_per_s"):
         return [ThroughputDropDetector(ctx, name, higher_is_better=True)]
     if name == "step_time_ms":
-        return [ThroughputDropDetector(ctx, name, higher_is_better=False, unless="tokens_per_s")]
+        return [ThroughputDropDetector(ctx, name, higher_is_better=False, unless="tokens_per_s"),
+                InputStallDetector(ctx, name)]
     if is_memory_metric(name):
         return [MemoryPressureDetector(ctx, name)]
     return []
@@ -232,6 +238,19 @@ class HealthMonitor:
         (one per silence; new points end it)."""
         run = self._run(run_id, run_name)
         return run.stall.alert(now, kind, severity, seen, evidence, last_seen)
+
+    def note_params(self, run_id: str, run_name: str, params: dict[str, Any]) -> None:
+        """Run facts a reader found (MLflow params, configs): the vocabulary size gives
+        stuck_at_chance its ln(V) level."""
+        for key, value in params.items():
+            name = str(key).lower().rsplit(".", 1)[-1]
+            if name in VOCAB_KEYS:
+                try:
+                    size = int(float(value))
+                except (TypeError, ValueError):
+                    continue
+                if size > 1:
+                    self._run(run_id, run_name).ctx.vocab_size = size
 
     def note_host_load(self, ts: float, others_busy: float) -> None:
         """The share of the host's cores other processes kept busy (the lifecycle tracker

@@ -70,6 +70,8 @@ def check_stored_run(cur: duckdb.DuckDBPyConnection, monitor: HealthMonitor, run
     """Training-health alerts of a stored run, then its lifecycle decided after the fact
     (the same decision `watch` makes live): a process record that saw it hung, an exit
     status, a run that ended in a critical episode, logs that simply end."""
+    params = cur.execute("SELECT key, value FROM run_params WHERE run_id = ?", [run.run_id])
+    monitor.note_params(run.run_id, run.name, dict(params.fetchall()))
     replay = replay_stored_run(cur, monitor, run)
     tracker = LifecycleTracker(monitor, processes,
                                monitor.config.stall_after_s or monitor.config.stall_floor_s)

@@ -52,6 +52,8 @@ class HealthSink(LifecycleHealth, Protocol):
     def observe(self, run_id: str, run_name: str, keys: list[str], steps: list[int | None],
                 ts: list[float | None], values: list[float]) -> list[Alert]: ...
 
+    def note_params(self, run_id: str, run_name: str, params: dict[str, Any]) -> None: ...
+
     def finish(self, run_id: str) -> list[Alert]: ...
 
     def set_roles(self, run_id: str, roles: dict[str, str]) -> None: ...
@@ -251,6 +253,8 @@ class IngestEngine:
         run.meta_mtime = mtime
         meta = read_mlflow_run_meta(run.spec.path, run.spec.source)
         self.writer.put_run_meta(run.row, meta)
+        if self.health is not None:
+            self.health.note_params(run.row.run_id, run.row.name, meta)
         if meta.get("status"):
             self.lifecycle.declare(run.row.run_id, declared_state(meta["status"]),
                                    f"MLflow status {meta['status']}")
@@ -373,6 +377,8 @@ class IngestEngine:
                                               flat.steps, ts, flat.values)
             for event in result.events:
                 alerts += self.health.observe_event(run.row.run_id, run.row.name, event)
+            if result.params:
+                self.health.note_params(run.row.run_id, run.row.name, result.params)
         self.lifecycle.on_batch(run.row.run_id, len(points), max_step, max_ts, arrival,
                                 result.events, grew=live and src.polled)
         src.polled = True
