@@ -143,16 +143,22 @@ def decide(ev: Evidence) -> Decision:
                         f"{record.observed_at - ev.last_point_at:.0f} s when last observed",
                         stall="hung", observed_at=record.observed_at,
                         evidence={"pid": record.pid, "observed_at": record.observed_at})
+    if not ev.live:  # after the fact, no process to show it runs: a final state
+        if ev.last_point_at is None:
+            return Decision("unknown", "its logs end with no time, writer, exit status or end "
+                            "marker to tell how")
+        return Decision("unknown", f"last logged {_ago(silent)} ago; no writer, exit status "
+                        "or end marker seen", ended_at=ev.last_point_at,
+                        stall="unknown" if quiet else None)
     if ev.last_point_at is None:
-        return Decision("running" if ev.live else "unknown", "nothing timed logged yet")
+        return Decision("running", "nothing timed logged yet")
     if not quiet:
         return Decision("running", f"logged {_ago(silent)} ago; no writing process seen")
-    if ev.live and ev.seen_fresh:
+    if ev.seen_fresh:
         return Decision("stalled", f"silent for {_ago(silent)} with no writing process visible",
                         stall="unknown")
     return Decision("unknown", f"last logged {_ago(silent)} ago; no writer, exit status or end "
-                    "marker seen", ended_at=ev.last_point_at,
-                    stall=None if ev.live else "unknown")
+                    "marker seen", ended_at=ev.last_point_at)
 
 
 def _ended(ev: Evidence) -> Decision | None:

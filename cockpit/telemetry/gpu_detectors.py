@@ -38,9 +38,9 @@ class GpuThresholds:
     idle_util_pct: float = 2.0
     cpu_bound_pct: float = 85.0
     host_stale_s: float = 10.0
-    # a run that stopped logging this long before the window's end is not "starved": the
-    # lifecycle decision calls it hung, with what its GPU shows
-    silent_run_grace_s: float = 30.0
+    # live, a starved run still logs: with no log in the last half of the window, the idle GPU
+    # is a hang (the lifecycle's decision, which reports what the GPU shows), not starvation
+    active_share_of_window: float = 0.5
     # gpu_efficiency (info)
     efficiency_window_s: float = 30.0
     efficiency_util_pct: float = 50.0
@@ -165,7 +165,7 @@ class LowGpuUtilDetector:
             sm_mean is not None and sm_mean < t.low_sm_active_pct
         )
         last = ctx.run_last_active
-        if low and last is not None and ts - last > t.low_util_window_s + t.silent_run_grace_s:
+        if low and last is not None and ts - last > t.active_share_of_window * t.low_util_window_s:
             return None  # silent run, idle GPU: a hang (the lifecycle's `stall`), not starvation
         if self.fired:
             recovered = (util_mean is None or util_mean >= t.low_util_recover_pct) and (
