@@ -88,7 +88,9 @@ class HealthConfig:
     input_stall_slow_ratio: float = 2.0  # a slow step takes > 2x the median step...
     input_stall_min_extra_ms: float = 20.0  # ...and >= 20 ms more
     input_stall_min_slow: int = 6  # slow steps in the window
+    input_stall_min_period: int = 3  # every other step is how a shared CPU alternates too
     input_stall_max_period: int = 32  # longer periods are evals and checkpoints, by design
+    input_stall_max_spread: float = 0.5  # slow steps' interquartile range <= 50% of their median
     input_stall_regularity: float = 0.7  # share of gaps between slow steps equal to the period
     input_stall_min_share: float = 0.15  # the waits cost >= 15% of the window's time
 
@@ -101,6 +103,9 @@ class HealthConfig:
     throughput_rearm: float = 0.15  # back within this of the steady state: re-armed
     throughput_min_extra_ms: float = 20.0  # ...and each step costs at least this much more
     throughput_contention: float = 0.6  # other processes keep this share of cores busy: info
+    # the fastest steps (top 20% of the recent window) still at steady-state speed: the run is
+    # held up intermittently (preempted on a busy CPU), not running slower: info
+    throughput_fast_quantile: float = 0.8
 
     # memory_pressure from logged memory metrics (gpu_mem_alloc_gb, ...).
     memory_skip_logs: int = 10

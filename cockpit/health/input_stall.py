@@ -5,7 +5,9 @@ number of workers); the GPU idles in those waits, so utilization shows periodic 
 middling mean that no threshold on the mean catches. In the step times it is unmistakable:
 a fast median, and slow steps at a fixed spacing. Judged every few logs on a window of
 per-step times; random slow steps (a shared CPU) are not regular, and periods longer than
-`input_stall_max_period` are evaluations and checkpoints, by design.
+`input_stall_max_period` are evaluations and checkpoints, by design. Slow steps must also
+wait alike (a fetch that takes the same time each time): a busy CPU preempts a process for
+any length of time.
 """
 
 from __future__ import annotations
@@ -57,10 +59,15 @@ class InputStallDetector:
         if len(slow) < cfg.input_stall_min_slow or len(slow) > 0.4 * len(times):
             return None
         gaps = [b[0] - a[0] for a, b in zip(slow, slow[1:], strict=False)]
-        period, count = Counter(gaps).most_common(1)[0]
-        regular = sum(1 for g in gaps if abs(g - period) <= max(1, period // 10))
-        if not 2 <= period <= cfg.input_stall_max_period or regular < cfg.input_stall_regularity * len(gaps):
+        period, _ = Counter(gaps).most_common(1)[0]
+        regular = sum(1 for g in gaps if abs(g - period) <= period // 10)  # exact below 10
+        if (not cfg.input_stall_min_period <= period <= cfg.input_stall_max_period
+                or regular < cfg.input_stall_regularity * len(gaps)):
             return None
+        waits = sorted(v for _, v in slow)
+        spread = waits[3 * len(waits) // 4] - waits[len(waits) // 4]
+        if spread > cfg.input_stall_max_spread * median_of(waits):
+            return None  # waits of every length: preemption on a busy CPU, not one slow fetch
         waiting = sum(v - typical for _, v in slow) / sum(times)
         if waiting < cfg.input_stall_min_share:
             return None

@@ -81,11 +81,19 @@ class ThroughputDropDetector:
         extra = self._extra_ms(base, worse)
         return extra is not None and extra < self.ctx.config.throughput_min_extra_ms
 
+    def _intermittent(self, base: float) -> bool:
+        """The recent window's fastest steps still run at the steady state's speed."""
+        cfg = self.ctx.config
+        speeds = sorted(self._recent.values())
+        fast = speeds[min(len(speeds) - 1, int(cfg.throughput_fast_quantile * len(speeds)))]
+        return fast >= base * (1 - cfg.throughput_drop / 2)
+
     def _alert(self, step: int | None, ts: float | None, base: float, now: float,
                worse: float) -> Alert:
         cfg = self.ctx.config
         extra = self._extra_ms(base, worse)
         contention = self.ctx.host.recent()
+        intermittent = self._intermittent(base)
         if not self.higher_is_better:  # back to the metric's own unit
             base, now = 1.0 / base, 1.0 / now
         rule = (f"throughput (median of the last {cfg.throughput_recent_logs} logs) >= "
@@ -96,7 +104,8 @@ class ThroughputDropDetector:
         evidence = {"value": now, "steady_state": base, "worse_by": round(worse, 4),
                     "higher_is_better": self.higher_is_better, "rule": rule,
                     "extra_ms_per_step": None if extra is None else round(extra, 3),
-                    "host_cpu_others": None if contention is None else round(contention, 3)}
+                    "host_cpu_others": None if contention is None else round(contention, 3),
+                    "intermittent": intermittent}
         seen = (f"{self.metric} is {fmt(now)} at {at_step(step)} against a steady state of "
                 f"{fmt(base)}: {worse:.0%} less throughput")
         if contention is not None and contention >= cfg.throughput_contention:
@@ -107,6 +116,15 @@ class ThroughputDropDetector:
                 f">= {cfg.throughput_contention:.0%} of the cores makes it info. Next: what "
                 "else runs on this machine (top), CPU pinning or fewer data-loader workers "
                 "elsewhere.", evidence)
+        if intermittent:
+            return self.ctx.alert(
+                DETECTOR, "info", step, ts, self.metric,
+                f"{seen}, but its fastest steps still run at the steady state's speed: the run "
+                "is held up intermittently (preempted by other processes on a busy CPU, or a "
+                f"stalling input), not running slower. Rule: {rule}; with the top "
+                f"{1 - cfg.throughput_fast_quantile:.0%} of recent steps within "
+                f"{cfg.throughput_drop / 2:.0%} of the steady state it is info. Next: what else "
+                "runs on this machine (top), and the data loader's waits.", evidence)
         return self.ctx.alert(
             DETECTOR, "warning", step, ts, self.metric,
             f"{seen}. Rule: {rule}. Next: GPU utilization and clocks "
