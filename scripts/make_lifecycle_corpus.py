@@ -491,6 +491,10 @@ def _wait_for_line(log: Path, text: str, timeout: float = 600.0) -> None:
 
 def _finish(spec: Spec, folder: Path, record: dict[str, Any]) -> dict[str, Any]:
     (folder / "process.json").write_text(json.dumps(record, indent=1) + "\n")
+    return _truth(spec, record)
+
+
+def _truth(spec: Spec, record: dict[str, Any]) -> dict[str, Any]:
     truth = {k: v for k, v in asdict(spec).items() if k in ("name", "logger", "fault", "onset",
                                                              "labels", "allowed", "final")}
     truth["loaded_cpu"] = spec.load
@@ -505,9 +509,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--run", nargs=2, metavar=("NAME", "DIR"), help=argparse.SUPPRESS)
     parser.add_argument("--start-step", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--truth-only", action="store_true",
+                        help="rewrite ground_truth.json from the specs and the runs' process.json")
     args = parser.parse_args(argv)
     if args.run:
         run_one(args.run[0], Path(args.run[1]), args.start_step)
+        return 0
+    if args.truth_only:
+        runs = [_truth(s, json.loads((args.out / s.name / "process.json").read_text()))
+                for s in SPECS if (args.out / s.name / "process.json").exists()]
+        (args.out / "ground_truth.json").write_text(json.dumps({"runs": runs}, indent=1) + "\n")
         return 0
     specs = [BY_NAME[n] for n in args.only] if args.only else SPECS
     args.out.mkdir(parents=True, exist_ok=True)

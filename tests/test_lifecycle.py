@@ -237,3 +237,19 @@ def test_a_hung_writer_holding_an_idle_gpu_says_so(tmp_path: Path) -> None:
     finally:
         child.kill()
         child.wait()
+
+
+def test_watch_prints_a_change_as_one_line_and_json_tells_it_from_an_alert() -> None:
+    import json
+
+    from cockpit.cli.output import format_lifecycle
+    from cockpit.model.lifecycle import LifecycleChange
+
+    first = LifecycleChange("id", "exp1", "running", None, "written by PID 12", NOW, "gpu1")
+    hung = LifecycleChange("id", "exp1", "hung", "running", "writer PID 12 alive and silent",
+                           NOW + 300, "gpu1", {"processes": [{"pid": 12}]})
+    assert format_lifecycle(first.to_json()) == "RUN      exp1: running (discovered): written by PID 12"
+    assert format_lifecycle(hung.to_json()) == (
+        "RUN      exp1: running -> hung: writer PID 12 alive and silent")
+    data = json.loads(json.dumps(hung.to_json()))
+    assert data["lifecycle"] == "hung" and "detector" not in data and data["host"] == "gpu1"

@@ -382,7 +382,9 @@ class IngestEngine:
         self.lifecycle.on_batch(run.row.run_id, len(points), max_step, max_ts, arrival,
                                 result.events, grew=live and src.polled)
         src.polled = True
-        update = self.lifecycle.review(run.row.run_id, time.time(), live)
+        # Live, a batch may change the state at once (an error line, a resumed run); an
+        # import decides once every file is read (settle_status).
+        update = self.lifecycle.review(run.row.run_id, time.time(), True) if live else Update()
         update.alerts = alerts + update.alerts
         self._announce(update)
         return len(points)
