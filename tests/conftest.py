@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import duckdb
 import pytest
@@ -61,5 +64,19 @@ def http():
     if receiver.hold is not None:
         receiver.hold.set()
     receiver.stop()
+
+
+@pytest.fixture(scope="module")
+def evaluation() -> ModuleType:
+    """scripts/eval_detectors.py as a module: the detector evaluation the docs are made by."""
+    script = Path(__file__).resolve().parents[1] / "scripts" / "eval_detectors.py"
+    spec = importlib.util.spec_from_file_location("eval_detectors", script)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["eval_detectors"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 # The real sshd the remote-run tests share (tests/sshd_server.py).
 from tests.sshd_server import ssh_config, sshd  # noqa: E402, F401

@@ -3,10 +3,8 @@ targets on it: every fault caught in time, no warning on a healthy run."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -14,18 +12,6 @@ import pytest
 
 from cockpit.health.synthetic import FAULTY, HEALTHY, Label, make_run
 from cockpit.model.alert import Alert
-
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "eval_detectors.py"
-
-
-@pytest.fixture(scope="module")
-def evaluation() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("eval_detectors", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["eval_detectors"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_runs_are_deterministic_and_labelled() -> None:

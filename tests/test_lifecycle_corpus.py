@@ -4,9 +4,7 @@ run's final state as its launcher saw it end, through the path `cockpit check` t
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from collections import Counter
 from pathlib import Path
 from types import ModuleType
@@ -14,18 +12,7 @@ from types import ModuleType
 import pytest
 
 CORPUS = Path(__file__).parent / "fixtures" / "lifecycle-corpus"
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "eval_detectors.py"
 TRUTH = json.loads((CORPUS / "ground_truth.json").read_text())["runs"]
-
-
-@pytest.fixture(scope="module")
-def evaluation() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("eval_detectors", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["eval_detectors"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_the_corpus_is_real_runs_of_every_logger_and_kind() -> None:
