@@ -181,7 +181,7 @@ def test_logging_arms_low_util_without_waiting(tmp_path: Path) -> None:
     monitor = GpuHealthMonitor({"run-a": "a"})
     low = []
     for batch in _synthetic(30, util=0, sm=0):
-        monitor.note_run_activity("run-a", batch.ts)  # the run logs while its GPU idles
+        monitor.note_run_logged("run-a", batch.ts)  # the run logs while its GPU idles
         low += [a for a in monitor.observe(batch) if a.detector == "low_gpu_util"]
     assert len(low) == 1 and low[0].ts is not None and low[0].ts < 1025
 
@@ -191,12 +191,12 @@ def test_a_silent_run_on_an_idle_gpu_is_left_to_the_hang_decision() -> None:
     says so with the GPU's evidence; low_gpu_util stays quiet once the run stopped logging."""
     batches = _synthetic(90, util=0, sm=0)
     silent = GpuHealthMonitor({"run-a": "a"})
-    silent.note_run_activity("run-a", 1000.5)  # logged once, at the start, then nothing
+    silent.note_run_logged("run-a", 1000.5)  # logged once, at the start, then nothing
     assert not [a for a in _run(batches, silent) if a.detector == "low_gpu_util"]
     logging = GpuHealthMonitor({"run-a": "a"})
     alerts = []
     for batch in batches:  # still logging every second: starved, not hung
-        logging.note_run_activity("run-a", batch.ts)
+        logging.note_run_logged("run-a", batch.ts)
         alerts += logging.observe(batch)
     assert [a.detector for a in alerts if a.detector == "low_gpu_util"] == ["low_gpu_util"]
 

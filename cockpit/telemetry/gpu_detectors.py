@@ -539,8 +539,13 @@ class GpuHealthMonitor:
     # -- inputs besides samples --------------------------------------------------------------
 
     def note_run_activity(self, run_id: str, ts: float) -> None:
-        """The run logged a step at `ts`: its GPU is in steady state from the first such time,
-        and a run whose last log is long past is silent (hung), not starved."""
+        """The run logged a step at `ts`: its GPU is in steady state from then on."""
+        self._run_active.setdefault(run_id, ts)
+
+    def note_run_logged(self, run_id: str, ts: float) -> None:
+        """Live: the run's logs last grew at `ts`. A run silent for half a low-utilization
+        window is hung (the lifecycle's decision), not starved; runs never noted are judged
+        on their GPU alone (after the fact, or history found by a watch)."""
         self._run_active.setdefault(run_id, ts)
         self._run_last[run_id] = max(self._run_last.get(run_id, ts), ts)
 

@@ -151,7 +151,7 @@ def note_activity(pipeline: TelemetryPipeline, engine: Any) -> None:
             pipeline.monitor.note_run_activity(run.row.run_id, first)
         life = lifecycle.runs.get(run.row.run_id) if lifecycle is not None else None
         if life is not None and life.seen_fresh and life.last_arrival is not None:
-            pipeline.monitor.note_run_activity(run.row.run_id, life.last_arrival)
+            pipeline.monitor.note_run_logged(run.row.run_id, life.last_arrival)
 
 
 def start_live_for_watch(

@@ -57,7 +57,9 @@ def gpu_alerts_for_run(
         return []
     own = _same(folder, Path(run_dir))
     pins = pins_from_process_json(Path(run_dir), run_id)
-    if not own and not pins and window is not None:
+    by_lifetime = not own and not pins and window is not None
+    if by_lifetime:
+        assert window is not None
         pins = {pid: run_id for pid in _matching_pids(folder, window)}
     # The run's own recording is stored under this host at import: alerts name the same one.
     source = ReplaySource(folder, speed=0, host=f"recording:{run_name}" if own else "replay")
@@ -74,9 +76,9 @@ def gpu_alerts_for_run(
         labels.attribute_batch(batch)
         alerts.extend(monitor.observe(batch))
     alerts = [a for a in alerts if a.run_id == run_id]  # only what evidence ties to the run
-    if window is not None and not own:
+    if by_lifetime and window is not None:  # a lifetime match holds within the window only
         start, end = window[0] - WINDOW_SLACK_S, window[1] + WINDOW_SLACK_S
-        alerts = [a for a in alerts if a.ts is None or start <= a.ts <= end]
+        alerts = [a for a in alerts if "job" in a.evidence or a.ts is None or start <= a.ts <= end]
     return alerts
 
 
