@@ -15,8 +15,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
+from benchmarks.run_all import row
 from cockpit.health.monitor import HealthMonitor
 from cockpit.monitor.runlife import LifecycleTracker
 from cockpit.sources.processes import LocalProcesses
@@ -32,12 +32,6 @@ while True:
     step += 1
     time.sleep(1.0)
 """
-
-
-def _row(name: str, ours: Any, reference: Any = None, target: Any = None, note: str = "") -> dict:
-    ratio = round(ours / reference, 5) if isinstance(ours, float) and reference else None
-    return {"name": name, "ours": ours, "reference": reference, "ratio": ratio,
-            "target": target, "note": note}
 
 
 def measure(interval_s: float, checks: int, root: Path, pids: list[int]
@@ -63,7 +57,7 @@ def measure(interval_s: float, checks: int, root: Path, pids: list[int]
     return cpu, wall, tracker.searches
 
 
-def _search_row(root: Path, n: int) -> dict:
+def _searchrow(root: Path, n: int) -> dict:
     """Runs with no visible writer (a CSV rewritten and closed) are searched for one every
     10 s while they log: the wide look over the process table, for all 50 folders at once."""
     source = LocalProcesses()
@@ -73,7 +67,7 @@ def _search_row(root: Path, n: int) -> dict:
         source.table(folders)
     per_search = (time.thread_time() - t0) / n
     every = LifecycleTracker().search_every_s
-    return _row(f"wide process search, {RUNS} folders, every {every:g} s at most: CPU s per "
+    return row(f"wide process search, {RUNS} folders, every {every:g} s at most: CPU s per "
                 "search vs the interval", round(per_search, 5), every,
                 f"ratio <= {TARGET_CORE_PCT / 100:g}",
                 f"{100 * per_search / every:.2f} % of a core if no run's writer is visible")
@@ -97,13 +91,13 @@ def run(quick: bool = False) -> list[dict]:
             rows = []
             for interval, who in ((2.0, "watch"), (1.0, "app")):
                 cpu, wall, searches = measure(interval, checks, root, pids)
-                rows.append(_row(
+                rows.append(row(
                     f"process tracking, {RUNS} runs, check every {interval:g} s ({who}): "
                     "tracker CPU s vs wall s", round(cpu, 4), round(wall, 2),
                     f"ratio <= {TARGET_CORE_PCT / 100:g} (1 % of a core)",
                     f"{100 * cpu / wall:.2f} % of a core; {checks} checks, {searches} wide "
                     "search(es)"))
-            rows.append(_search_row(root, 5 if quick else 20))
+            rows.append(_searchrow(root, 5 if quick else 20))
             return rows
         finally:
             for p in procs:
