@@ -170,9 +170,9 @@ def test_the_app_backend_reads_the_same_decision(tmp_path: Path) -> None:
     children = []
     try:
         backend.start()
-        hang = start_child(root / "hang", "jsonl", "hang", lines=20)
-        ok = start_child(root / "ok", "jsonl", "exit0", lines=20)
-        crash = start_child(root / "crash", "text", "crash", lines=20)
+        hang = start_child(root / "hang", "jsonl", "hang")
+        ok = start_child(root / "ok", "jsonl", "exit0")
+        crash = start_child(root / "crash", "text", "crash")
         children = [hang, ok, crash]
         cur = backend.cursor()
 

@@ -23,6 +23,7 @@ run (the live engine, `import`, `check`, the app, notifications) goes through `d
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -147,18 +148,18 @@ def decide(ev: Evidence) -> Decision:
         if ev.last_point_at is None:
             return Decision("unknown", "its logs end with no time, writer, exit status or end "
                             "marker to tell how")
-        return Decision("unknown", f"last logged {_ago(silent)} ago; no writer, exit status "
-                        "or end marker seen", ended_at=ev.last_point_at,
+        return Decision("unknown", f"last logged {_when(ev.last_point_at)}; no writer, exit "
+                        "status or end marker seen", ended_at=ev.last_point_at,
                         stall="unknown" if quiet else None)
     if ev.last_point_at is None:
         return Decision("running", "nothing timed logged yet")
     if not quiet:
-        return Decision("running", f"logged {_ago(silent)} ago; no writing process seen")
+        return Decision("running", "logging; no writing process seen")
     if ev.seen_fresh:
-        return Decision("stalled", f"silent for {_ago(silent)} with no writing process visible",
-                        stall="unknown")
-    return Decision("unknown", f"last logged {_ago(silent)} ago; no writer, exit status or end "
-                    "marker seen", ended_at=ev.last_point_at)
+        return Decision("stalled", f"silent since {_when(ev.last_point_at)} with no writing "
+                        "process visible", stall="unknown")
+    return Decision("unknown", f"last logged {_when(ev.last_point_at)}; no writer, exit status "
+                    "or end marker seen", ended_at=ev.last_point_at)
 
 
 def _ended(ev: Evidence) -> Decision | None:
@@ -250,6 +251,13 @@ def _pids(procs: list[ProcessInfo]) -> str:
 
 def _first(*values: float | None) -> float | None:
     return next((v for v in values if v is not None), None)
+
+
+def _when(ts: float | None) -> str:
+    """A time as a reason states it: stable while the state lasts (not "3 s ago")."""
+    if ts is None:
+        return "at an unknown time"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
 
 
 def _ago(seconds: float | None) -> str:

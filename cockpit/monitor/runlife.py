@@ -76,6 +76,7 @@ class RunLife:
     record_read: bool = False
     processes: ProcessSource | None = None  # where its writers are seen (its host's)
     held: str | None = None  # why its place cannot be read now: decided `unknown`, not judged
+    held_announced: str | None = None  # `held` when its state was last announced
     scheduled: tuple[str, str] | None = None  # its job's state from a scheduler (Slurm)
 
     def last_point_at(self, live: bool) -> float | None:
@@ -255,11 +256,10 @@ class LifecycleTracker:
         out = Update()
         if self.health is not None:
             out.alerts += self._alerts(life, decision, now, live)
-        if decision.state == life.state and decision.reason == life.reason:
-            return out
-        if decision.state == life.state and decision.state in ("running", "hung", "stalled"):
+        if decision.state == life.state and life.held == life.held_announced:
             life.reason = decision.reason  # the same state in new words: no announcement
             return out
+        life.held_announced = life.held
         evidence = dict(decision.evidence)
         change = LifecycleChange(life.run_id, life.name, decision.state, life.state,
                                  decision.reason, now, life.host, evidence)
