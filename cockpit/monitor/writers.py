@@ -11,14 +11,12 @@ topmost non-shell one is the writer.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from cockpit.model.process import ProcessInfo, ProcessTable
 from cockpit.sources.processes import cmdline_paths
-
-WRITING, WORKS_IN, NAMES = 3, 2, 1
+from cockpit.telemetry.attribution import COMMAND_LINE, OPEN_FILE, WORKING_FOLDER, best_run
 
 # Interactive programs that sit in a folder without writing its logs.
 BYSTANDERS = frozenset({
@@ -34,10 +32,6 @@ class RunFolder:
     folder: str  # absolute, as the process source names paths
 
 
-def _under(path: str, folder: str) -> bool:
-    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
-
-
 def _is_bystander(proc: ProcessInfo) -> bool:
     name = (proc.name or "").lower()
     if name in BYSTANDERS:
@@ -47,16 +41,16 @@ def _is_bystander(proc: ProcessInfo) -> bool:
 
 def match_writers(table: ProcessTable, runs: Iterable[RunFolder]) -> dict[str, list[ProcessInfo]]:
     """{run_id: its writer processes} for the runs some process of `table` writes."""
-    folders = sorted(runs, key=lambda r: -len(r.folder))  # deepest first
-    best: dict[int, tuple[int, int, str]] = {}  # pid -> (evidence, depth, run_id)
+    folders = sorted(((r.folder, r.run_id) for r in runs), key=lambda f: -len(f[0]))
+    best: dict[int, str] = {}  # pid -> run_id
     for proc in table.processes.values():
         if not proc.exists:
             continue
-        found = _best_run(proc, folders)
+        found = best_run(folders, _evidence(proc))
         if found is not None:
             best[proc.pid] = found
     by_run: dict[str, list[ProcessInfo]] = {}
-    for pid, (_, _, run_id) in best.items():
+    for pid, run_id in best.items():
         proc = table.processes[pid]
         if _has_matching_ancestor(proc, run_id, best, table.processes):
             continue
@@ -64,30 +58,19 @@ def match_writers(table: ProcessTable, runs: Iterable[RunFolder]) -> dict[str, l
     return by_run
 
 
-def _best_run(proc: ProcessInfo, folders: list[RunFolder]) -> tuple[int, int, str] | None:
-    found: tuple[int, int, str] | None = None
-
-    def consider(path: str, strength: int) -> None:
-        nonlocal found
-        for run in folders:
-            if _under(path, run.folder):
-                candidate = (strength, len(run.folder), run.run_id)
-                if found is None or candidate > found:
-                    found = candidate
-                return
-
-    for path in proc.writing:
-        consider(path, WRITING)
-    if found is None and not _is_bystander(proc):
+def _evidence(proc: ProcessInfo) -> list[tuple[str, int]]:
+    """Files open for writing; else, for a process that is not a bystander, its working
+    folder and the paths its command line names."""
+    evidence = [(path, OPEN_FILE) for path in proc.writing]
+    if not evidence and not _is_bystander(proc):
         if proc.cwd:
-            consider(proc.cwd, WORKS_IN)
-        for path in cmdline_paths(proc.cmdline, proc.cwd):
-            consider(path, NAMES)
-    return found
+            evidence.append((proc.cwd, WORKING_FOLDER))
+        evidence += [(path, COMMAND_LINE) for path in cmdline_paths(proc.cmdline, proc.cwd)]
+    return evidence
 
 
 def _has_matching_ancestor(proc: ProcessInfo, run_id: str,
-                           best: Mapping[int, tuple[int, int, str]],
+                           best: Mapping[int, str],
                            processes: Mapping[int, ProcessInfo]) -> bool:
     """A parent (or further ancestor) writes the same run and is not a mere shell."""
     seen = {proc.pid}
@@ -97,8 +80,7 @@ def _has_matching_ancestor(proc: ProcessInfo, run_id: str,
         above = processes.get(parent)
         if above is None:
             return False
-        match = best.get(parent)
-        if match is not None and match[2] == run_id and not _is_bystander(above):
+        if best.get(parent) == run_id and not _is_bystander(above):
             return True
         parent = above.ppid
     return False
