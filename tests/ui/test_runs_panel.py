@@ -21,3 +21,8 @@ def test_gpu_hours_and_wasted_gpu_hours_columns(qtbot, history: History) -> None
              for run_id, name in (("a", "diverged"), ("b", "cpu_only"))}
     assert cells == {"diverged": ["12.5", "3.25"], "cpu_only": ["", ""]}  # no telemetry: blank
     assert not panel.tree.isColumnHidden(gpu_h) and not panel.tree.isColumnHidden(wasted)
+    cpu_only = [r for r in snap.runs if r.gpu_hours is None]
+    fresh = RunsPanel()
+    qtbot.addWidget(fresh)
+    fresh.update_runs(cpu_only)  # no run with GPU telemetry: the columns stay out of the way
+    assert fresh.tree.isColumnHidden(gpu_h) and fresh.tree.isColumnHidden(wasted)
