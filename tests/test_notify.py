@@ -91,7 +91,7 @@ def notifier(*routes: Route, sender: object = None, **config: object) -> Notifie
 def test_json_webhook_gets_one_message_saying_run_host_detector_step_evidence_burn_and_how_to_open(http):
     n = notifier(Route(f"json://{http.url_base}/hook"))
     onset = datetime(2026, 3, 1, 3, 12, 5).timestamp()
-    n.on_alerts([alert(gpu_hours_since_onset=12.5, cost_usd_since_onset=50.0, onset_ts=onset)])
+    n.on_alerts([alert(gpu_hours_since_onset=12.5, cost_since_onset=50.0, onset_ts=onset)])
     assert http.wait_for(1)
     n.close()
     assert len(http.received) == 1

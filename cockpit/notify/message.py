@@ -19,8 +19,8 @@ from cockpit.model.lifecycle import LifecycleChange
 
 # Evidence keys the lifecycle work puts on warning and critical alerts (SPEC §4, "coming").
 GPU_HOURS_KEY = "gpu_hours_since_onset"
-COST_KEY = "cost_usd_since_onset"
-_NOT_EVIDENCE = {GPU_HOURS_KEY, COST_KEY, "host", "rule"}
+COST_KEY = "cost_since_onset"  # set by cockpit.monitor.gpu_cost with a price
+_NOT_EVIDENCE = {GPU_HOURS_KEY, COST_KEY, "price_per_gpu_hour", "host", "rule"}
 EVIDENCE_CHARS = 200
 DIGEST_LINES = 20
 TONES = ("info", "success", "warning", "failure")  # Apprise's NotifyType values
