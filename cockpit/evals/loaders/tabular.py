@@ -236,7 +236,7 @@ def read_jsonl_records(path: Path, data: bytes) -> tuple[list[dict[str, Any]], l
                 continue
             try:  # bare NaN / Infinity tokens, as Python's json writes them
                 rec = json.loads(line.decode("utf-8", errors="replace"))
-            except ValueError:
+            except (ValueError, RecursionError):  # not JSON, or nested too deep to parse
                 bad += 1
                 continue
         if isinstance(rec, dict):
