@@ -37,37 +37,58 @@ def stored_run(cur: duckdb.DuckDBPyConnection, run_id: str) -> StoredRun | None:
     return StoredRun(*row) if row else None
 
 
-def check_stored_run(cur: duckdb.DuckDBPyConnection, monitor: HealthMonitor, run: StoredRun,
-                     now: float | None = None) -> list[Alert]:
-    """Training-health alerts for one stored run (GPU telemetry is not looked at here)."""
+def replay_stored_points(cur: duckdb.DuckDBPyConnection, monitor: HealthMonitor, run_id: str,
+                         name: str, exclude_source: str | None = None
+                         ) -> tuple[list[Alert], list[str]]:
+    """Feed a stored run's points (in step order) and then its events to `monitor`: the
+    detectors end in the state a live watch of the same points left them in. Returns the
+    alerts raised and the kinds of the events seen. `exclude_source`: a file whose stored
+    points are about to be replaced."""
     alerts: list[Alert] = []
     roles = cur.execute(
-        "SELECT key, role FROM series WHERE run_id = ? AND role IS NOT NULL", [run.run_id]
+        "SELECT key, role FROM series WHERE run_id = ? AND role IS NOT NULL", [run_id]
     ).fetchall()
     if roles:  # the roles the engine chose (overrides included); else the rules on the keys
-        monitor.set_roles(run.run_id, {key: role for key, role in roles})
+        monitor.set_roles(run_id, {key: role for key, role in roles})
+    where = "run_id = ?" + (" AND source IS DISTINCT FROM ?" if exclude_source else "")
+    params = [run_id, exclude_source] if exclude_source else [run_id]
     result = cur.execute(
-        "SELECT key, step, ts, value FROM metrics WHERE run_id = ? ORDER BY step, key",
-        [run.run_id],
-    )
+        f"SELECT key, step, ts, value FROM metrics WHERE {where} ORDER BY step, key", params)
     while True:
         rows = result.fetchmany(FETCH)
         if not rows:
             break
         keys, steps, tss, values = (list(col) for col in zip(*rows, strict=True))
-        alerts += monitor.observe(run.run_id, run.name, keys, steps, tss,
+        alerts += monitor.observe(run_id, name, keys, steps, tss,
                                   [float("nan") if v is None else v for v in values])
     events = cur.execute(
-        "SELECT kind, message, step, ts FROM run_events WHERE run_id = ? "
-        "ORDER BY step NULLS LAST, ts NULLS LAST",
-        [run.run_id],
-    ).fetchall()
-    finished = run.status == "finished"
-    crashed = False
+        f"SELECT kind, message, step, ts FROM run_events WHERE {where} "
+        "ORDER BY step NULLS LAST, ts NULLS LAST", params).fetchall()
     for kind, message, step, ts in events:
-        finished = finished or kind == "finished"
-        crashed = crashed or kind == "error"
-        alerts += monitor.observe_event(run.run_id, run.name, RunEvent(kind, message or "", step, ts))
+        alerts += monitor.observe_event(run_id, name, RunEvent(kind, message or "", step, ts))
+    return alerts, [kind for kind, *_ in events]
+
+
+def not_stored(cur: duckdb.DuckDBPyConnection, alerts: list[Alert]) -> list[Alert]:
+    """The alerts the history does not hold yet: a second check, an import after a check, a
+    watch restarted over the same points add no duplicate."""
+    run_ids = sorted({a.run_id for a in alerts if a.run_id})
+    if not run_ids:
+        return alerts
+    rows = cur.execute(
+        "SELECT run_id, detector, severity, step, metric FROM alerts "
+        "WHERE list_contains(?, run_id)", [run_ids]
+    ).fetchall()
+    seen = {tuple(r) for r in rows}
+    return [a for a in alerts if (a.run_id, a.detector, a.severity, a.step, a.metric) not in seen]
+
+
+def check_stored_run(cur: duckdb.DuckDBPyConnection, monitor: HealthMonitor, run: StoredRun,
+                     now: float | None = None) -> list[Alert]:
+    """Training-health alerts for one stored run (GPU telemetry is not looked at here)."""
+    alerts, kinds = replay_stored_points(cur, monitor, run.run_id, run.name)
+    finished = run.status == "finished" or "finished" in kinds
+    crashed = "error" in kinds
     if run.status == "failed" and not crashed:
         # Failed by its process record (exit code), with no error line in any log.
         reason = run.status_reason or "the process exited with an error"

@@ -37,6 +37,7 @@ class BulkPlan:
     time_key: str | None
     metric_keys: tuple[str, ...]
     head: bytes  # the first bytes, for the follower's fingerprint
+    tail: bytes  # the last bytes, for the follower's fingerprint of what was read
 
 
 def plan(path: Path) -> BulkPlan | None:
@@ -75,12 +76,14 @@ def plan(path: Path) -> BulkPlan | None:
                     terminators += 1
                 last = chunk
                 remaining -= len(chunk)
+            f.seek(st.st_size - min(1024, st.st_size))
+            tail = f.read(1024)
     except (OSError, ValueError):
         return None
     if not last.endswith(b"\n") or terminators != lines * len(rec):
         return None
     return BulkPlan(path, st.st_size, st.st_ino, lines, step_key, time_key, metrics,
-                    head[:1024])
+                    head[:1024], tail)
 
 
 def _quote(name: str) -> str:

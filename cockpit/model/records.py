@@ -155,6 +155,7 @@ class ReadResult:
         self.points.extend(other.points)
         self.events.extend(other.events)
         self.params.update(other.params)
+        self.histograms.extend(other.histograms)
         self.bad_records += other.bad_records
         self.first_bad = self.first_bad or other.first_bad
         for reason, n in other.skipped.items():

@@ -15,7 +15,7 @@ import duckdb
 
 from cockpit.health.config import HealthConfig
 from cockpit.health.monitor import HealthMonitor
-from cockpit.health.posthoc import StoredRun, check_stored_run, stored_run
+from cockpit.health.posthoc import StoredRun, check_stored_run, not_stored, stored_run
 from cockpit.model.alert import Alert
 
 
@@ -83,7 +83,7 @@ def check_paths(paths: Sequence[Path | str], db_path: Path, config: HealthConfig
                 else:
                     alerts += telemetry_alerts(run, replay_dir)
                 result.alerts += alerts
-            new = _not_stored(cur, result.alerts)
+            new = not_stored(cur, result.alerts)
         finally:
             cur.close()
         writer.put_alerts(new)
@@ -98,16 +98,3 @@ class CheckResult:
     run_ids: list[str]
     runs: list[StoredRun] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
-
-
-def _not_stored(cur: duckdb.DuckDBPyConnection, alerts: list[Alert]) -> list[Alert]:
-    """Alerts a previous `check` of the same database has not stored yet (no duplicates)."""
-    run_ids = sorted({a.run_id for a in alerts if a.run_id})
-    if not run_ids:
-        return alerts
-    rows = cur.execute(
-        "SELECT run_id, detector, severity, step, metric FROM alerts "
-        "WHERE list_contains(?, run_id)", [run_ids]
-    ).fetchall()
-    seen = {tuple(r) for r in rows}
-    return [a for a in alerts if (a.run_id, a.detector, a.severity, a.step, a.metric) not in seen]

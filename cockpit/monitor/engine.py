@@ -19,15 +19,16 @@ from pathlib import Path, PurePath
 from typing import Any, Protocol
 
 import duckdb
+import numpy as np
 
-from cockpit.ingest.follower import HEAD, FileFollower, FollowerState, head_signature
+from cockpit.ingest.follower import HEAD, FileFollower, FollowerState, Generation, head_signature
 from cockpit.ingest.formats import make_reader, priority
 from cockpit.model.alert import Alert
 from cockpit.model.batch import IngestBatch, RunRow, SeriesRow
 from cockpit.model.keys import canonical_key
 from cockpit.model.records import PointBuffer, ReadResult, RunEvent
 from cockpit.model.roles import RoleChoice, assign_roles, roles_by_key
-from cockpit.monitor.discovery import RunSpec, SourceSpec, discover
+from cockpit.monitor.discovery import RunSpec, SourceSpec, Unread, discover, identity_of
 from cockpit.sources import LOCAL, ByteSource, Reachability, SourceUnavailable
 from cockpit.sources.location import BadLocation, Location, parse_location
 from cockpit.store.writer import StoreWriter
@@ -90,6 +91,11 @@ class _Run:
     status_reason: str | None = None  # the scheduler's reason last written
     last_point_wall: float | None = None  # wall clock of the first point seen live
     error_step: int | None = None  # step of the last crash read from a log
+    # The history holds points the health monitor has not seen (stored before a restart, or
+    # bulk-loaded): they are replayed into it before it judges anything new of this run.
+    replay: bool = False
+    replayed: bool = False  # rebuilt from the history: its alerts may repeat stored ones
+    stored_status: str | None = None  # the status the history held when the run was adopted
 
 
 @dataclass
@@ -142,6 +148,7 @@ class IngestEngine:
         self.recordings = recordings  # store run folders' GPU recordings as they are found
         self._recorded: dict[str, tuple[int, int]] = {}  # recording -> (inode, size) stored
         self.runs: dict[str, _Run] = {}
+        self.unread: dict[str, Unread] = {}  # folders and files discovery could not read
         self.stats = IngestStats()
         self._last_scan = 0.0
         self._stop = threading.Event()
@@ -178,11 +185,12 @@ class IngestEngine:
 
     def rescan(self) -> None:
         self._last_scan = time.monotonic()
+        unread: list[Unread] = []
         for root in list(self.roots):
             if not root.source.reachability().ok:
                 continue  # its runs say so (_check_reachability); nothing to list meanwhile
             try:
-                found = discover(root.path, root.source)
+                found = discover(root.path, root.source, unread=unread)
             except SourceUnavailable:
                 continue  # went down meanwhile: the next poll marks its runs
             except FileNotFoundError:
@@ -197,6 +205,10 @@ class IngestEngine:
                     self._release(run)
             for spec in found:
                 self._adopt(spec)
+        self.unread = {u.path: u for u in unread}
+        if any(u.unreadable for u in unread):
+            first = next(u for u in unread if u.unreadable)
+            self.stats.last_error = f"{first.path} {first.reason}"
         if self.recordings:
             try:
                 self.ingest_recordings()
@@ -219,9 +231,12 @@ class IngestEngine:
                 existing.follower.path = src.path  # a moving file (HF checkpoints)
                 continue
             kwargs: dict[str, Any] = {"key": src.key} if src.fmt_needs_key() else {}
-            reader = make_reader(src.format, **kwargs)
-            follower = FileFollower(src.path, reader, self._stored_state(src.identity),
-                                    source=spec.source)
+            fresh = partial(make_reader, src.format, **kwargs)
+            stored = self._stored_state(src.identity)
+            follower = FileFollower(src.path, fresh(), stored, source=spec.source,
+                                    fresh_reader=fresh)
+            if stored is not None and stored.offset:
+                run.replay = True
             rel = _relative(src.path, spec.path) if not src.key else f"metrics/{src.key}"
             run.sources[src.identity] = _Source(src, follower, rel, src.format, priority(src.format))
         # Read the richest formats first so they claim their series before poorer copies.
@@ -248,19 +263,20 @@ class IngestEngine:
         cur = self.writer.cursor()
         try:
             row = cur.execute(
-                'SELECT dev, inode, "offset", head_sig, reader_state FROM sources WHERE path = ?',
-                [identity],
+                'SELECT dev, inode, "offset", head_sig, reader_state, tail_sig, bad_records, '
+                "first_bad, skipped FROM sources WHERE path = ?", [identity],
             ).fetchone()
         finally:
             cur.close()
         if row is None:
             return None
         return FollowerState(int(row[0] or 0), int(row[1] or 0), int(row[2] or 0), row[3] or "",
-                             json.loads(row[4]) if row[4] else None)
+                             json.loads(row[4]) if row[4] else None, row[5] or "",
+                             int(row[6] or 0), row[7], json.loads(row[8]) if row[8] else {})
 
     def _load_series(self, run: _Run) -> None:
-        """The run's stored series and role overrides; roles recomputed (and rewritten where a
-        stored row disagrees, e.g. after the schema migration or an override)."""
+        """The run's stored series, role overrides and status; roles recomputed (and rewritten
+        where a stored row disagrees, e.g. after the schema migration or an override)."""
         cur = self.writer.cursor()
         try:
             rows = cur.execute(
@@ -269,8 +285,11 @@ class IngestEngine:
             overrides = cur.execute(
                 "SELECT role, key FROM role_overrides WHERE run_id = ?", [run.row.run_id]
             ).fetchall()
+            status = cur.execute("SELECT status FROM runs WHERE run_id = ?",
+                                 [run.row.run_id]).fetchone()
         finally:
             cur.close()
+        run.stored_status = status[0] if status else None
         for source, key, canonical, fmt, role, rule in rows:
             run.series[(source, key)] = _Series(canonical, fmt, role, rule)
             run.owners[canonical] = fmt
@@ -311,7 +330,6 @@ class IngestEngine:
                         and run.spec.source is LOCAL):
                     total += self._try_bulk(run, src)
                 while True:
-                    rewrites = src.follower.rewrites
                     try:
                         result = src.follower.poll(final=final)
                     except SourceUnavailable:
@@ -319,46 +337,121 @@ class IngestEngine:
                     except OSError as err:
                         self.stats.last_error = f"cannot read {src.spec.identity}: {err}"
                         break
-                    if src.follower.rewrites != rewrites and self.health is not None:
-                        # A log that starts again from step 0: detectors start over too.
-                        self.health.finish(run.row.run_id)
+                    except Exception as err:  # a reader bug must not stop the other files
+                        log.exception("reading %s failed", src.spec.path)
+                        self.stats.last_error = f"cannot read {src.spec.path}: {err!r}"
+                        break
+                    generation = src.follower.generation
+                    if generation is not None:
+                        total += self._new_generation(run, src, generation)
                     if result is not None:
-                        total += self._emit(run, src, result)
+                        total += self._emit(run, src, result, regenerated=bool(
+                            generation is not None and generation.replaced))
                     if not (final and src.follower.more):
                         break
         return total
 
-    def _emit(self, run: _Run, src: _Source, result: ReadResult) -> int:
+    def _new_generation(self, run: _Run, src: _Source, generation: Generation) -> int:
+        """The file became another one (follower's generations): a rotated file's points
+        move to its new name with what was still unread in it; replaced points are deleted
+        with the next batch, and the detectors start over from what the history then holds."""
+        if generation.replaced:
+            if self.health is not None:
+                self.health.finish(run.row.run_id)
+            run.replay = True
+            for gone in [k for k in run.series if k[0] == src.rel]:
+                del run.series[gone]  # claimed again by the new generation's batch
+            return 0
+        assert generation.rotated_to is not None and generation.old_state is not None
+        drained = generation.drained
+        old = generation.old_state
+        points, series, deletes = self._claim(run, src, drained.points)
+        self.writer.put_ingest(IngestBatch(
+            run=run.row, source=_relative(generation.rotated_to, run.spec.path),
+            source_path=identity_of(generation.rotated_to, run.spec.source), format=src.fmt,
+            points=points,
+            events=drained.events, params=drained.params, dev=old.dev, inode=old.inode,
+            offset=old.offset, head_sig=old.head_sig, reader_state=old.reader_state,
+            tail_sig=old.tail_sig, bad_records=old.bad_records, first_bad=old.first_bad,
+            skipped=old.skipped, series=series, deletes=deletes, relabel_from=src.rel,
+            histograms=drained.histograms))
+        self._observe(run, points, drained.events)
+        return len(points)
+
+    def _emit(self, run: _Run, src: _Source, result: ReadResult, regenerated: bool = False) -> int:
         points, series, deletes = self._claim(run, src, result.points)
         if result.bad_records:
             self.stats.bad_records += result.bad_records
             self.stats.last_error = f"{src.spec.identity}: {result.bad_records} unreadable record(s), " \
                                     f"e.g. {result.first_bad!r}"
         status = self._status_from_events(run, result.events, len(points))
+        if run.replay and self.health is not None and (len(points) or result.events):
+            self._replay(run, exclude=src.rel if regenerated else None)
         st = src.follower.state
         self.writer.put_ingest(IngestBatch(
             run=run.row, source=src.rel, source_path=src.spec.identity, format=src.fmt,
             points=points, events=result.events, params=result.params, dev=st.dev,
             inode=st.inode, offset=st.offset, head_sig=st.head_sig, reader_state=st.reader_state,
-            series=series, deletes=deletes, status=status, histograms=result.histograms,
+            tail_sig=st.tail_sig, bad_records=st.bad_records, first_bad=st.first_bad,
+            skipped=dict(st.skipped), series=series, deletes=deletes, status=status,
+            histograms=result.histograms, replace_source=regenerated,
         ))
         self.stats.batches += 1
         self.stats.add(len(points))
         if len(points) and run.last_point_wall is None:
             run.last_point_wall = time.time()
-        if self.health is not None:
-            alerts: list[Alert] = []
-            if len(points):
-                flat = points.flat()
-                alerts += self.health.observe(run.row.run_id, run.row.name, flat.keys,
-                                              flat.steps, flat.ts, flat.values)
-            for event in result.events:
-                alerts += self.health.observe_event(run.row.run_id, run.row.name, event)
-            if alerts:
-                self.writer.put_alerts(alerts)
-                if self.on_alerts is not None:
-                    self.on_alerts(alerts)
+        self._observe(run, points, result.events)
         return len(points)
+
+    def _observe(self, run: _Run, points: PointBuffer, events: list[RunEvent]) -> None:
+        """Points in step order (as `check` replays them), then events, to the detectors."""
+        if self.health is None:
+            return
+        alerts: list[Alert] = []
+        if len(points):
+            flat = points.flat()
+            keys, steps, ts, values = _in_step_order(flat.keys, flat.steps, flat.ts, flat.values)
+            alerts += self.health.observe(run.row.run_id, run.row.name, keys, steps, ts, values)
+        for event in events:
+            alerts += self.health.observe_event(run.row.run_id, run.row.name, event)
+        self._raise(run, alerts)
+
+    def _raise(self, run: _Run, alerts: list[Alert]) -> None:
+        if alerts and run.replayed:
+            alerts = self._unstored(alerts)  # raised before the restart already
+        if alerts:
+            self.writer.put_alerts(alerts)
+            if self.on_alerts is not None:
+                self.on_alerts(alerts)
+
+    def _unstored(self, alerts: list[Alert]) -> list[Alert]:
+        from cockpit.health.posthoc import not_stored
+
+        cur = self.writer.cursor()
+        try:
+            return not_stored(cur, alerts)
+        finally:
+            cur.close()
+
+    def _replay(self, run: _Run, exclude: str | None = None, keep_alerts: bool = False) -> None:
+        """Rebuild the run's detector state from its stored points (after a restart, a
+        replaced file or a bulk load), so what fires next is what an unbroken watch would
+        fire. Alerts the replay raises were raised before, unless `keep_alerts`."""
+        from cockpit.health.posthoc import replay_stored_points
+
+        assert self.health is not None
+        run.replay = False
+        run.replayed = True
+        self.writer.flush()
+        self.health.finish(run.row.run_id)
+        cur = self.writer.cursor()
+        try:
+            alerts, _ = replay_stored_points(cur, self.health, run.row.run_id,  # type: ignore[arg-type]
+                                             run.row.name, exclude_source=exclude)
+        finally:
+            cur.close()
+        if keep_alerts:
+            self._raise(run, alerts)
 
     def _try_bulk(self, run: _Run, src: _Source) -> int:
         """Import a big finished JSONL file with DuckDB's parallel reader (see bulk_jsonl)."""
@@ -382,7 +475,8 @@ class IngestEngine:
             run=run.row, source=src.rel, source_path=src.spec.identity, format=src.fmt,
             points=PointBuffer(), dev=os.stat(plan.path).st_dev, inode=plan.inode,
             offset=plan.size, reader_state=src.follower.reader.state(), series=series,
-            deletes=deletes, head_sig=head_signature(plan.head[: min(HEAD, plan.size)]))
+            deletes=deletes, head_sig=head_signature(plan.head[: min(HEAD, plan.size)]),
+            tail_sig=head_signature(plan.tail))
         ok = self.writer.bulk(batch, partial(bulk_jsonl.load, p=plan, run_id=run.row.run_id,
                                              source=src.rel, keys=keys))
         if not ok:
@@ -391,7 +485,9 @@ class IngestEngine:
                 self.health.set_roles(run.row.run_id, run.roles)
             src.follower.reader.restore({"row": 0})
             return 0
-        src.follower.skip_to(plan.size, batch.dev, plan.inode, batch.head_sig)
+        src.follower.skip_to(plan.size, batch.dev, plan.inode, batch.head_sig, batch.tail_sig)
+        if self.health is not None:  # the detectors see the bulk-loaded points too
+            self._replay(run, keep_alerts=True)
         n = plan.lines * len(keys)
         self.stats.batches += 1
         self.stats.add(n)
@@ -541,9 +637,13 @@ class IngestEngine:
         for run in self.runs.values():
             if run.held is not None:
                 continue  # silent because unreachable, not because the run stopped
+            if run.replay and run.stored_status in ("running", "stalled", "hung"):
+                self._replay(run)  # a watch restarted over a live run keeps judging its silence
             alive = _process_alive(Path(run.spec.path)) if run.spec.source is LOCAL else None
             alerts = check(run.row.run_id, run.row.name, now, alive,
                            run.status in ("finished", "failed"))
+            if run.replayed and alerts:
+                alerts = self._unstored(alerts)
             if not alerts:
                 continue
             raised += alerts
@@ -652,6 +752,20 @@ class IngestEngine:
                 busy = 0
             more = any(s.follower.more for r in self.runs.values() for s in r.sources.values())
             self._stop.wait(0 if (busy and more) else self.poll_interval)
+
+
+def _in_step_order(keys: list[str], steps: list[int | None], ts: list[float | None],
+                   values: list[float]) -> tuple[list[Any], list[Any], list[Any], list[Any]]:
+    """A batch's points ordered by step, keys of one step in logging order (a reader hands
+    them over key by key): the lr of a step is known before its loss is judged."""
+    if len(steps) < 2 or None in steps:
+        return keys, steps, ts, values
+    order = np.argsort(np.asarray(steps, dtype=np.int64), kind="stable")
+    if not (np.diff(order) < 0).any():
+        return keys, steps, ts, values
+    pick = order.tolist()
+    return ([keys[i] for i in pick], [steps[i] for i in pick], [ts[i] for i in pick],
+            [values[i] for i in pick])
 
 
 def _forget_recording(con: duckdb.DuckDBPyConnection, host: str) -> None:

@@ -230,15 +230,41 @@ class StoreWriter:
         self.last_commit = time.time()
 
     def _write_ingest(self, con: duckdb.DuckDBPyConnection, batches: list[IngestBatch]) -> None:
+        """Store batches in order; a batch that starts a new generation of its file splits
+        the group, so its deletion or relabelling lands between the points before and after."""
+        start = 0
+        for i, b in enumerate(batches):
+            if (b.replace_source or b.relabel_from is not None) and i > start:
+                self._write_segment(con, batches[start:i])
+                start = i
+        self._write_segment(con, batches[start:])
+
+    def _write_segment(self, con: duckdb.DuckDBPyConnection, batches: list[IngestBatch]) -> None:
         runs: dict[str, IngestBatch] = {}
         for b in batches:
-            runs.setdefault(b.run.run_id, b)
+            if len(b.points) or b.events:  # a file with no readable point makes no run
+                runs.setdefault(b.run.run_id, b)
         for run_id, b in runs.items():
             con.execute(
                 "INSERT INTO runs (run_id, name, path, root, status, host) "
                 "VALUES (?, ?, ?, ?, 'running', ?) ON CONFLICT (run_id) DO NOTHING",
                 [run_id, b.run.name, b.run.path, b.run.root, b.run.host],
             )
+        regenerated: set[str] = set()
+        for b in batches:
+            if b.relabel_from is not None:  # the rotated file keeps its points and series
+                for table in _SOURCED:
+                    con.execute(f"UPDATE {table} SET source = ? WHERE run_id = ? AND source = ?",
+                                [b.source, b.run.run_id, b.relabel_from])
+                con.execute(
+                    "INSERT OR REPLACE INTO series SELECT run_id, canonical, key, ?, format, role, "
+                    "role_rule FROM series WHERE run_id = ? AND source = ?",
+                    [b.source, b.run.run_id, b.relabel_from])
+            if b.replace_source:  # the batch's own series rows are written below
+                for table in (*_SOURCED, "series"):
+                    con.execute(f"DELETE FROM {table} WHERE run_id = ? AND source = ?",
+                                [b.run.run_id, b.source])
+                regenerated.add(b.run.run_id)
         for b in batches:
             for key, sources in b.deletes:
                 for table in ("metrics", "series"):
@@ -262,15 +288,24 @@ class StoreWriter:
                             [rid, str(k), _param_text(v), b.source])
             con.execute(
                 'INSERT OR REPLACE INTO sources (path, run_id, format, dev, inode, "offset", head_sig, '
-                "reader_state, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "reader_state, updated_at, tail_sig, bad_records, first_bad, skipped) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [b.source_path, rid, b.format, b.dev, b.inode, b.offset, b.head_sig,
-                 json.dumps(b.reader_state or {}), time.time()],
+                 json.dumps(b.reader_state or {}), time.time(), b.tail_sig, b.bad_records,
+                 b.first_bad, json.dumps(b.skipped) if b.skipped else None],
             )
             if b.status is not None:
                 con.execute(
                     "UPDATE runs SET status = ?, status_reason = ? WHERE run_id = ?",
                     [b.status[0], b.status[1], rid],
                 )
+        for run_id in regenerated:  # the run's extent as its points say now
+            con.execute(
+                """UPDATE runs SET started_at = s.t0, updated_at = coalesce(s.t1, updated_at),
+                     last_step = s.last
+                   FROM (SELECT min(ts) t0, max(ts) t1, max(step) last FROM metrics
+                         WHERE run_id = ?) s WHERE runs.run_id = ?""", [run_id, run_id])
+            summary.pop(run_id, None)
         for run_id, (t0, t1, last) in summary.items():
             con.execute(
                 """UPDATE runs SET
@@ -315,6 +350,8 @@ class StoreWriter:
             return {}
         code = np.concatenate(codes)
         step = np.concatenate(steps)
+        with np.errstate(invalid="ignore"):
+            step[~(np.abs(step) < 2.0**63)] = np.nan  # no BIGINT holds it: stored as no step
         ts = np.concatenate(tss)
         frame = {"code": code, "step": step, "ts": ts, "value": np.concatenate(values)}
         names = list(dims)
@@ -346,6 +383,10 @@ class StoreWriter:
                 t, st = ts[mask], step[mask]
                 summary[run_id] = (_nan(np.nanmin, t), _nan(np.nanmax, t), _nan(np.nanmax, st))
         return summary
+
+
+# Tables whose rows say which file of the run they came from (`source`).
+_SOURCED = ("metrics", "run_events", "histograms", "run_params")
 
 
 def _nan(fn: Callable[[np.ndarray], Any], arr: np.ndarray) -> float:
