@@ -1,6 +1,7 @@
-"""`cockpit check`: import paths, replay every run found through the detectors (training
-health from stored points, GPU health from a recording or from a cluster's Prometheus over the
-run's logging window), store and return the alerts.
+"""`cockpit check` and `cockpit import`: import paths, replay every run found through the
+detectors (training health from stored points, GPU health from a recording or from a
+cluster's Prometheus over the run's logging window), store the alerts the history does not
+hold yet and return them with what could not be read.
 
 Orchestration across ingest, store, health and telemetry, so it lives above them.
 """
@@ -17,6 +18,7 @@ from cockpit.health.config import HealthConfig
 from cockpit.health.monitor import HealthMonitor
 from cockpit.health.posthoc import StoredRun, check_stored_run, not_stored, stored_run
 from cockpit.model.alert import Alert
+from cockpit.monitor.report import FileProblem
 
 
 def telemetry_alerts(run: StoredRun, replay_dir: Path | None) -> list[Alert]:
@@ -58,17 +60,19 @@ def cluster_alerts(cur: duckdb.DuckDBPyConnection, run: StoredRun, prometheus: s
 
 def check_paths(paths: Sequence[Path | str], db_path: Path, config: HealthConfig | None = None,
                 replay_dir: Path | None = None, now: float | None = None,
-                prometheus: str | None = None) -> CheckResult:
+                prometheus: str | None = None, serve: bool = False) -> CheckResult:
     """Import `paths` into `db_path`, check every run found, store and return the alerts.
-    `prometheus`: a Prometheus URL whose dcgm-exporter history gives the GPU alerts."""
-    from cockpit.monitor.engine import import_paths
+    `prometheus`: a Prometheus URL whose dcgm-exporter history gives the GPU alerts.
+    `serve`: answer live reads of the history meanwhile (cockpit.store.live)."""
+    from cockpit.monitor.engine import import_report
     from cockpit.store.writer import StoreWriter
 
-    run_ids = import_paths(list(paths), db_path)
-    result = CheckResult(run_ids=run_ids)
+    imported = import_report(list(paths), db_path, serve=serve)
+    run_ids = imported.run_ids
+    result = CheckResult(run_ids=run_ids, problems=imported.problems)
     if not run_ids:
         return result
-    writer = StoreWriter(db_path)
+    writer = StoreWriter(db_path, serve=serve)
     try:
         cur = writer.cursor()
         try:
@@ -88,6 +92,7 @@ def check_paths(paths: Sequence[Path | str], db_path: Path, config: HealthConfig
             cur.close()
         writer.put_alerts(new)
         writer.flush()
+        result.stored = len(new)
     finally:
         writer.close()
     return result
@@ -98,3 +103,9 @@ class CheckResult:
     run_ids: list[str]
     runs: list[StoredRun] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
+    problems: list[FileProblem] = field(default_factory=list)  # what could not be read
+    stored: int = 0  # alerts the history did not hold before
+
+    @property
+    def unreadable(self) -> list[FileProblem]:
+        return [p for p in self.problems if p.unreadable]

@@ -29,6 +29,7 @@ from cockpit.model.keys import canonical_key
 from cockpit.model.records import PointBuffer, ReadResult, RunEvent
 from cockpit.model.roles import RoleChoice, assign_roles, roles_by_key
 from cockpit.monitor.discovery import RunSpec, SourceSpec, Unread, discover, identity_of
+from cockpit.monitor.report import FileProblem, Unreadable
 from cockpit.sources import LOCAL, ByteSource, Reachability, SourceUnavailable
 from cockpit.sources.location import BadLocation, Location, parse_location
 from cockpit.store.writer import StoreWriter
@@ -610,6 +611,36 @@ class IngestEngine:
             stored += 1
         return stored
 
+    # ---- what was not read ----------------------------------------------------------
+    def stored_runs(self) -> set[str]:
+        """The ids of the engine's runs the history holds (a run needs a readable point)."""
+        cur = self.writer.cursor()
+        try:
+            rows = cur.execute("SELECT run_id FROM runs WHERE list_contains(?, run_id)",
+                               [list(self.runs)]).fetchall()
+        finally:
+            cur.close()
+        return {r[0] for r in rows}
+
+    def problems(self, stored: set[str] | None = None) -> list[FileProblem]:
+        """Every folder and file that could not be read, or only in part. `stored`: the runs
+        the history holds; a followed file of any other run held no readable point."""
+        out = [FileProblem(u.path, u.reason, u.unreadable) for u in self.unread.values()]
+        for run in self.runs.values():
+            for src in run.sources.values():
+                follower = src.follower
+                if follower.unreadable:
+                    out.append(FileProblem(str(src.spec.path), follower.unreadable, True))
+                    continue
+                st = follower.state
+                counts = Unreadable(st.bad_records, st.first_bad, st.skipped)
+                reasons = [counts.sentence()] if counts.total else []
+                if stored is not None and run.row.run_id not in stored:
+                    reasons.insert(0, "holds no readable point")
+                if reasons:
+                    out.append(FileProblem(str(src.spec.path), "; ".join(reasons)))
+        return sorted(out, key=lambda p: p.path)
+
     # ---- background thread -----------------------------------------------------------
     def start(self) -> None:
         if self._thread is None:
@@ -822,6 +853,12 @@ def _process_record(run_dir: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+@dataclass(slots=True)
+class ImportResult:
+    run_ids: list[str]  # the runs stored (a folder whose files held no readable point is none)
+    problems: list[FileProblem]  # what could not be read, per folder or file
+
+
 def import_paths(
     paths: Sequence[RootLike],
     db_path: str | Path,
@@ -834,6 +871,18 @@ def import_paths(
 
     Running it again adds nothing: offsets are stored with the points.
     """
+    return import_report(paths, db_path, on_batch, health, writer).run_ids
+
+
+def import_report(
+    paths: Sequence[RootLike],
+    db_path: str | Path,
+    on_batch: Callable[[list[Alert]], None] | None = None,
+    health: HealthSink | None = None,
+    writer: StoreWriter | None = None,
+    serve: bool = False,
+) -> ImportResult:
+    """`import_paths`, also saying what could not be read. `serve`: answer live reads."""
     roots = []
     for path in paths:
         try:
@@ -844,7 +893,7 @@ def import_paths(
             raise IngestError(f"{path} does not exist")
         roots.append(loc)
     own = writer is None
-    w = writer or StoreWriter(db_path)
+    w = writer or StoreWriter(db_path, serve=serve)
     try:
         engine = IngestEngine(w, list(roots), health=health, on_alerts=on_batch)
         engine.poll_once(final=True)
@@ -854,7 +903,8 @@ def import_paths(
             for src in run.sources.values():
                 src.follower.close()
         w.flush()
-        return list(engine.runs)
+        stored = engine.stored_runs()
+        return ImportResult([r for r in engine.runs if r in stored], engine.problems(stored))
     finally:
         if own:
             w.close()

@@ -23,7 +23,8 @@ import numpy as np
 from cockpit.model.alert import Alert
 from cockpit.model.batch import IngestBatch, RunRow, SeriesRow
 from cockpit.model.records import Histogram
-from cockpit.store.db import connect
+from cockpit.store.db import StoreError, connect
+from cockpit.store.live import LiveServer
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +34,20 @@ MAX_GROUP_POINTS = 2_000_000  # points per transaction before committing
 class StoreWriter:
     """Owns the write connection on its own thread. Thread-safe `put_*`; `flush` waits."""
 
-    def __init__(self, db_path: str | Path) -> None:
+    def __init__(self, db_path: str | Path, serve: bool = False, file_access: bool = False) -> None:
+        """`serve`: answer live reads (cockpit.store.live) while this writer owns the history;
+        `file_access`: SQL may read and write files (the app's setting; off by default)."""
         self.db_path = Path(db_path)
-        self._root = connect(self.db_path)
+        self._root = connect(self.db_path, file_access=file_access)
         self._con = self._root.cursor()
+        self.server: LiveServer | None = None
+        if serve:
+            server = LiveServer(self._root.cursor, self.db_path, file_access)
+            try:
+                server.start()
+                self.server = server
+            except (OSError, StoreError) as err:  # the history works; only live reads do not
+                log.warning("no live reads for %s: %s", self.db_path, err)
         self._queue: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._closed = False
         self.error: Exception | None = None
@@ -116,6 +127,8 @@ class StoreWriter:
         if self._closed:
             return
         self._closed = True
+        if self.server is not None:
+            self.server.close()
         self._queue.put(("stop", None))
         self._thread.join(timeout=60)
         self._con.close()
