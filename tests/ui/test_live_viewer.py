@@ -1,0 +1,53 @@
+"""A second app on a history that `cockpit watch` (a real subprocess) holds: it opens
+read-only through the watch's socket, shows the runs and their live points, answers SQL,
+and says in one sentence that folders are added in the Cockpit that holds the history."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pytestqt.qtbot import QtBot
+
+from cockpit.monitor.engine import IngestError
+from cockpit.ui import app as ui_app
+from tests.livewatch import LiveWatch
+from tests.test_generations import lines
+
+
+@pytest.fixture
+def live(tmp_path: Path) -> Iterator[LiveWatch]:
+    run = tmp_path / "runs" / "a"
+    run.mkdir(parents=True)
+    (run / "m.jsonl").write_text(lines(range(20)))
+    watch = LiveWatch(tmp_path / "runs", tmp_path / "h.duckdb")
+    yield watch
+    watch.stop()
+
+
+def test_a_second_app_shows_the_live_history(qtbot: QtBot, live: LiveWatch,
+                                             tmp_path: Path) -> None:
+    window, backend, cache = ui_app.build(ui_app.AppOptions(
+        db_path=live.db, settings_path=tmp_path / "s.ini", gpu="off"))
+    try:
+        assert backend.writer is None and backend.owner == live.proc.pid
+        qtbot.waitUntil(lambda: backend.started and bool(cache.snapshot.runs), timeout=30_000)
+        assert [r.name for r in cache.snapshot.runs] == ["a"]
+        qtbot.waitUntil(lambda: bool(window.runs.selected) and all(
+            cache.loaded(r) for r in window.runs.selected), timeout=30_000)
+        with open(live.root / "a" / "m.jsonl", "a") as fh:  # the watch stores it, we see it
+            fh.write(lines(range(20, 25)))
+        qtbot.waitUntil(lambda: any(r.last_step == 24 for r in cache.snapshot.runs),
+                        timeout=30_000)
+        with pytest.raises(IngestError, match="held by another Cockpit"):
+            backend.add_root(tmp_path)
+        assert "read-only" in (backend.last_error() or "")
+        with qtbot.waitSignal(window.sql.queryFinished, timeout=30_000):
+            assert window.sql.run_query("SELECT count(*) AS n FROM metrics WHERE key = 'loss'")
+        assert window.sql.result is not None and window.sql.result.rows == [(25,)]
+    finally:
+        window.close()
+        cache.stop()
+        backend.close()
+        ui_app._release(window)
