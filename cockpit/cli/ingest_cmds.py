@@ -169,7 +169,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
                         print(f"GPU telemetry: {status}", file=sys.stderr, flush=True)
                 engine.start()
                 reported: set[int] = set()
-                while True:
+                while writer.error is None:  # a database that cannot be written ends it
                     time.sleep(1.0)
                     _report_remote_gpu(remote, reported, args.json)
         except KeyboardInterrupt:

@@ -22,7 +22,7 @@ from typing import Any
 import duckdb
 import numpy as np
 
-from cockpit.store.db import StoreError
+from cockpit.store.db import StoreError, storage_failure
 
 UNSAFE_HINT = "--unsafe-sql allows it"
 _READ_ONLY = frozenset({"SELECT", "EXPLAIN"})
@@ -82,8 +82,11 @@ def first_line(err: BaseException) -> str:
     return text.splitlines()[0] if text else type(err).__name__
 
 
-def explain(err: duckdb.Error) -> SqlRefused:
+def explain(err: duckdb.Error) -> StoreError:
     """DuckDB's refusal or error as one sentence."""
+    failure = storage_failure("the history", err)
+    if failure is not None:
+        return failure
     if isinstance(err, duckdb.PermissionException):
         return SqlRefused(f"the query was refused: it reaches outside the history "
                           f"({first_line(err)}); {UNSAFE_HINT}")

@@ -8,6 +8,7 @@ Other threads read through `cursor()`, which sees committed data while ingest ru
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import queue
@@ -23,7 +24,7 @@ import numpy as np
 from cockpit.model.alert import Alert
 from cockpit.model.batch import IngestBatch, RunRow, SeriesRow
 from cockpit.model.records import Histogram
-from cockpit.store.db import StoreError, connect
+from cockpit.store.db import StoreError, connect, storage_failure
 from cockpit.store.live import LiveServer
 
 log = logging.getLogger(__name__)
@@ -117,7 +118,13 @@ class StoreWriter:
         if not done.wait(timeout):
             raise TimeoutError(f"database writer did not commit within {timeout} s")
         if self.error is not None:
-            raise self.error
+            raise self.failure() from self.error
+
+    def failure(self) -> Exception:
+        """The write failure as one sentence (a full disk, a damaged file) when it is one."""
+        err = self.error
+        assert err is not None
+        return storage_failure(self.db_path, err) or err
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A read connection for the calling thread; sees everything committed."""
@@ -178,7 +185,7 @@ class StoreWriter:
         try:
             self._apply(work)
         except Exception as err:  # keep serving flushes; report the failure there
-            log.exception("database write failed")
+            log.debug("database write failed", exc_info=True)
             self.error = err
 
     def _apply_bulk(self, batch: IngestBatch, load: Callable[[duckdb.DuckDBPyConnection], bool],
@@ -203,10 +210,13 @@ class StoreWriter:
                 self.last_commit = time.time()
             else:
                 con.execute("ROLLBACK")
-        except duckdb.Error:
+        except duckdb.Error as err:
             log.info("bulk load of %s fell back to streaming", batch.source_path, exc_info=True)
-            con.execute("ROLLBACK")
+            with contextlib.suppress(duckdb.Error):
+                con.execute("ROLLBACK")
             ok = False
+            if storage_failure(self.db_path, err) is not None:
+                self.error = err  # not the file's fault: the next flush says so
         finally:
             outcome.append(ok)
             done.set()
@@ -238,7 +248,8 @@ class StoreWriter:
                     payload(con)
             con.execute("COMMIT")
         except Exception:
-            con.execute("ROLLBACK")
+            with contextlib.suppress(duckdb.Error):  # a failed COMMIT has ended it already
+                con.execute("ROLLBACK")
             raise
         self.last_commit = time.time()
 
