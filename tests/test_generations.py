@@ -203,3 +203,29 @@ def test_a_replaced_generation_restarts_the_detectors_on_what_is_stored(run: tup
         assert cur.execute("SELECT last_step FROM runs").fetchone() == (3,)
     finally:
         cur.close()
+
+
+@pytest.mark.parametrize("name, content, last", [
+    ("m.jsonl", '{"step": 0, "loss": 1.0}\n{"step": 1, "loss": 0.5}', 1),
+    ("metrics.csv", "step,loss\n0,1.0\n1,0.5\n2,0.25", 2),
+    ("train.log", "".join(f"iter {i}: loss {2 - i / 10:.4f}, time 10.00ms\n" for i in range(4))
+     + "iter 4: loss 1.5000, time 10.00ms", 4),
+])
+def test_reimporting_a_file_without_a_final_newline_adds_nothing(tmp_path: Path, name: str,
+                                                                   content: str, last: int) -> None:
+    """The last line of a finished file is read at import; its bytes count as read."""
+    from cockpit.monitor.engine import import_paths
+
+    run = tmp_path / "runs" / "a"
+    run.mkdir(parents=True)
+    (run / name).write_text(content)
+    db = tmp_path / "h.duckdb"
+    counts = []
+    for _ in range(3):
+        import_paths([tmp_path / "runs"], db)
+        writer = StoreWriter(db)
+        cur = writer.cursor()
+        counts.append(cur.execute("SELECT count(*), max(step) FROM metrics").fetchone())
+        cur.close()
+        writer.close()
+    assert counts[0][1] == last and counts == [counts[0]] * 3

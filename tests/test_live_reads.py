@@ -17,7 +17,8 @@ import pytest
 import cockpit
 from cockpit.store.db import StoreLocked, connect
 from cockpit.store.live import socket_path
-from tests.livewatch import LiveWatch, cockpit as run_cockpit, wait_for
+from tests.livewatch import LiveWatch, wait_for
+from tests.livewatch import cockpit as run_cockpit
 from tests.test_generations import SCENARIOS, file_says, lines
 
 

@@ -167,6 +167,7 @@ class FileFollower:
         result = self._read_more(fh)
         if final and not self.more:
             result.merge(self.reader.finish())
+            s.offset = self._pos - len(self.reader.pending)  # what finish() took is read
         s.count(result)
         self._sign(fh)
         fst = fh.stat()
@@ -192,6 +193,7 @@ class FileFollower:
             while self.more:
                 gen.drained.merge(self._read_more(handle))
             gen.drained.merge(self.reader.finish())  # a rotated file is complete
+            self.state.offset = self._pos - len(self.reader.pending)
             self._sign(handle)
             hst = handle.stat()
             gen.old_state = replace(self.state, dev=hst.dev, inode=hst.inode,
