@@ -238,13 +238,16 @@ def _start_live_gpu(writer: Any, printer: AlertPrinter, engine: Any,
 
 
 RUNS_SQL = """
-SELECT r.name, r.status, r.last_step,
-       (SELECT m.value FROM metrics m WHERE m.run_id = r.run_id
-          AND m.key IN (SELECT s.key FROM series s WHERE s.run_id = r.run_id AND s.role = 'loss')
-          ORDER BY m.step DESC NULLS LAST LIMIT 1) AS last_loss,
-       (SELECT count(*) FROM alerts a WHERE a.run_id = r.run_id AND a.severity <> 'info') AS alerts,
+WITH loss AS (
+  SELECT m.run_id, arg_max(m.value, m.step) AS last_loss
+  FROM metrics m SEMI JOIN series s
+    ON s.run_id = m.run_id AND s.key = m.key AND s.role = 'loss'
+  GROUP BY m.run_id),
+sick AS (SELECT run_id, count(*) AS alerts FROM alerts WHERE severity <> 'info' GROUP BY run_id)
+SELECT r.name, r.status, r.last_step, loss.last_loss, coalesce(sick.alerts, 0) AS alerts,
        epoch_ms(CAST(r.updated_at * 1000 AS BIGINT)) AS updated, r.path, r.run_id
-FROM runs r ORDER BY r.updated_at DESC NULLS LAST, r.name
+FROM runs r LEFT JOIN loss USING (run_id) LEFT JOIN sick USING (run_id)
+ORDER BY r.updated_at DESC NULLS LAST, r.name
 """
 # What each run's files held that could not be read (cockpit.monitor.report).
 UNREAD_SQL = """

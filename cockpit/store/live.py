@@ -22,6 +22,7 @@ import logging
 import os
 import socket
 import struct
+import sys
 import tempfile
 import threading
 from collections.abc import Callable
@@ -44,6 +45,7 @@ _MAX_SOCKET_PATH = 100  # bytes; sun_path holds 108 on Linux, 104 on macOS
 _RAW_KINDS = frozenset("biufcmM")
 _LEN = struct.Struct(">Q")
 _MAX_REQUEST = 16 * 1024 * 1024
+SWITCH_INTERVAL_S = 0.001
 
 
 def socket_path(db: str | Path) -> Path:
@@ -202,6 +204,9 @@ class LiveServer:
             raise
         sock.settimeout(0.5)
         self._sock = sock
+        # An answer needs the GIL a handful of times; against a busy ingest thread each wait
+        # could last the default 5 ms switch interval (the app sets 1 ms for its GUI too).
+        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
         self._thread = threading.Thread(target=self._accept, name="cockpit-live-reads",
                                         daemon=True)
         self._thread.start()
