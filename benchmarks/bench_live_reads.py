@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.run_all import row
 from cockpit.cli.ingest_cmds import RUNS_SQL
 from cockpit.store.db import connect
 from cockpit.store.live import LiveClient, socket_path
@@ -34,14 +35,6 @@ TARGET_P95_MS = 100.0
 TARGET_STALE_S = 1.0
 RUNS = 20
 HZ = 20.0
-
-
-def _row(name: str, ours: Any, reference: Any = None, target: Any = None, note: str = "") -> dict:
-    ratio = None
-    if isinstance(ours, int | float) and isinstance(reference, int | float) and reference:
-        ratio = round(ours / reference, 3)
-    return {"name": name, "ours": ours, "reference": reference, "ratio": ratio,
-            "target": target, "note": note}
 
 
 def _p95(values: list[float]) -> float:
@@ -130,7 +123,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         time.sleep(2.0)  # ingest is running
         for name, q in QUERIES.items():
             live = _p95(_time(lambda q=q: client.query(q), n))
-            rows.append(_row(f"live read p95, {name} (ms)", round(live, 1),
+            rows.append(row(f"live read p95, {name} (ms)", round(live, 1),
                              round(reference[name], 1), TARGET_P95_MS,
                              "while a watch ingests 20 runs x 20 Hz; ref: the file, unheld"))
         stale = []
@@ -144,7 +137,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
                                    [step]).rows()[0][0]:
                 time.sleep(0.005)
             stale.append(time.perf_counter() - t0)
-        rows.append(_row("live answer staleness p95 (s)", round(_p95(stale), 3), None,
+        rows.append(row("live answer staleness p95 (s)", round(_p95(stale), 3), None,
                          TARGET_STALE_S, "append -> visible through the socket (watch --poll "
                          "0.25 s)"))
         client.close()

@@ -1,7 +1,8 @@
 """Mutations of real log and eval files for the fuzz tests (tests/test_fuzz.py).
 
 Seeds are files written by the real tools where the repository holds them (TensorBoard
-event files, JSONL and text logs of the H100 recordings, nanoGPT/llm.c logs, Inspect,
+event files, a W&B offline run log, JSONL and text logs of the H100 recordings, nanoGPT/llm.c
+logs, Inspect,
 lm-eval and promptfoo logs in sample_runs/evals); CSV, MLflow and trainer_state.json seeds
 are built to the formats those loggers document. Every case is reproducible from its
 number: `case(i)` always returns the same file.
@@ -107,6 +108,8 @@ def seeds() -> list[Seed]:
     out.append(Seed("training.csv", "metric", _keras_seed()))
     out.append(Seed("trainer_state.json", "metric", _hf_state_seed()))
     out.append(Seed("mlflow:loss", "metric", _mlflow_seed()))
+    for log in sorted((FIXTURES / "wandb-offline").rglob("*.wandb"))[:1]:
+        out.append(Seed(log.name, "metric", log.read_bytes()[: SEED_BYTES * 4]))
     tool = EVALS / "tool_logs"
     for path in sorted(tool.rglob("*")):
         if path.suffix in (".eval", ".json", ".jsonl") and path.is_file():

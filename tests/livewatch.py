@@ -67,3 +67,11 @@ class LiveWatch:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+def watched_run(tmp_path: Path, content: str) -> LiveWatch:
+    """A watch over `tmp_path/runs` holding one run `a` whose `m.jsonl` says `content`."""
+    run = tmp_path / "runs" / "a"
+    run.mkdir(parents=True)
+    (run / "m.jsonl").write_text(content)
+    return LiveWatch(tmp_path / "runs", tmp_path / "h.duckdb")

@@ -34,6 +34,8 @@ def _format(c: Case) -> str:
         return "mlflow"
     if name.startswith("events.out"):
         return "tfevents"
+    if name.endswith(".wandb"):
+        return "wandb"
     if name == "trainer_state.json":
         return "hf_state"
     if name.endswith(".jsonl"):

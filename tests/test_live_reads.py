@@ -17,17 +17,14 @@ import pytest
 import cockpit
 from cockpit.store.db import StoreLocked, connect
 from cockpit.store.live import socket_path
-from tests.livewatch import LiveWatch, wait_for
+from tests.livewatch import LiveWatch, wait_for, watched_run
 from tests.livewatch import cockpit as run_cockpit
 from tests.test_generations import SCENARIOS, file_says, lines
 
 
 @pytest.fixture
 def live(tmp_path: Path) -> Iterator[LiveWatch]:
-    run = tmp_path / "runs" / "a"
-    run.mkdir(parents=True)
-    (run / "m.jsonl").write_text(lines(range(30)))
-    watch = LiveWatch(tmp_path / "runs", tmp_path / "h.duckdb")
+    watch = watched_run(tmp_path, lines(range(30)))
     wait_for(lambda: watch.rows("SELECT count(*) FROM metrics")[0][0] == 90)
     yield watch
     watch.stop()

@@ -12,16 +12,13 @@ from pytestqt.qtbot import QtBot
 
 from cockpit.monitor.engine import IngestError
 from cockpit.ui import app as ui_app
-from tests.livewatch import LiveWatch
+from tests.livewatch import LiveWatch, watched_run
 from tests.test_generations import lines
 
 
 @pytest.fixture
 def live(tmp_path: Path) -> Iterator[LiveWatch]:
-    run = tmp_path / "runs" / "a"
-    run.mkdir(parents=True)
-    (run / "m.jsonl").write_text(lines(range(20)))
-    watch = LiveWatch(tmp_path / "runs", tmp_path / "h.duckdb")
+    watch = watched_run(tmp_path, lines(range(20)))
     yield watch
     watch.stop()
 
