@@ -24,7 +24,7 @@ from tests.fuzzing import Case, case, seeds
 
 CASES = int(os.environ.get("COCKPIT_FUZZ_CASES", "600"))
 POOL = seeds()
-METRIC = [n for n in range(CASES * 2) if POOL[n % len(POOL)].kind == "metric"][:CASES]
+METRIC = [n for n in range(CASES * 3) if POOL[n % len(POOL)].kind == "metric"][:CASES]
 EVAL = [n for n in range(CASES * 4) if POOL[n % len(POOL)].kind == "eval"][:CASES // 3]
 
 
@@ -89,6 +89,8 @@ def test_eval_loaders_raise_only_one_sentence_errors(tmp_path: Path) -> None:
         except EvalLoadError as err:
             if "\n" in str(err).strip() or str(path) not in str(err):
                 failures.append(f"case {n}: not one sentence naming the file: {err}")
+            elif "unexpected shape" in str(err):  # load_evals' last guard: a loader to fix
+                failures.append(f"case {n} ({c.name}, {c.mutation}): {err}")
         except Exception as err:  # noqa: BLE001
             failures.append(f"case {n} ({c.name}, {c.mutation}): {type(err).__name__}: {err}")
         path.unlink()
@@ -115,3 +117,20 @@ def test_importing_fuzzed_run_folders_finishes_and_stores_no_point_twice(tmp_pat
     second = import_report([root], db)  # a second import adds nothing and says the same
     assert query(db, "SELECT count(*) FROM metrics").rows()[0][0] == stored
     assert (second.run_ids, second.problems) == (first.run_ids, first.problems)
+
+
+def test_a_loader_tripping_over_a_field_is_one_sentence(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """load_evals' last guard: a loader that meets a field of a shape it did not expect."""
+    import cockpit.evals.loaders as loaders
+
+    def trips(path: Path, doc: object) -> object:
+        return int([1, 2])  # type: ignore[call-overload]
+
+    monkeypatch.setattr(loaders, "load_promptfoo", trips)
+    src = next(s for s in POOL if s.name.startswith("promptfoo"))
+    path = tmp_path / src.name
+    path.write_bytes(src.data)
+    with pytest.raises(EvalLoadError, match="unexpected shape") as got:
+        load_evals(path)
+    assert str(path) in str(got.value) and "\n" not in str(got.value)
