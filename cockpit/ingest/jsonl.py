@@ -269,10 +269,9 @@ SNIFF_LINES = 50  # a config header, a blank line or some garbage may come befor
 
 
 def looks_like_jsonl_metrics(head: bytes) -> bool:
-    """True when one of the first complete lines is a JSON object holding a number (a list of
-    numbers or a nested one counts) and none looks like an eval sample."""
+    """True when one of the first lines is a JSON object holding a number (a list of numbers
+    or a nested one counts) and no line before it looks like an eval sample."""
     lines = head.split(b"\n")  # a last line still being written does not parse: asked again
-    found = False
     for line in lines[:SNIFF_LINES]:
         line = line.strip()
         if not line.startswith(b"{"):
@@ -285,8 +284,9 @@ def looks_like_jsonl_metrics(head: bytes) -> bool:
             continue
         if _EVAL_KEYS & rec.keys():
             return False  # eval samples (one row per item) are read by `cockpit eval`, not here
-        found = found or any(k not in _AXIS and _holds_number(v) for k, v in rec.items())
-    return found
+        if any(k not in _AXIS and _holds_number(v) for k, v in rec.items()):
+            return True  # the first record with a number decides, as it always did
+    return False
 
 
 def _holds_number(value: Any, depth: int = 0) -> bool:

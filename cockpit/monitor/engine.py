@@ -791,10 +791,15 @@ def _in_step_order(keys: list[str], steps: list[int | None], ts: list[float | No
     them over key by key): the lr of a step is known before its loss is judged."""
     if len(steps) < 2 or None in steps:
         return keys, steps, ts, values
-    order = np.argsort(np.asarray(steps, dtype=np.int64), kind="stable")
-    if not (np.diff(order) < 0).any():
-        return keys, steps, ts, values
-    pick = order.tolist()
+    if len(steps) <= 64:  # a poll of a live tail: plain Python is cheaper than numpy
+        if all(a <= b for a, b in zip(steps, steps[1:], strict=False)):  # type: ignore[operator]
+            return keys, steps, ts, values
+        pick = sorted(range(len(steps)), key=lambda i: steps[i] or 0)  # stable; no None here
+    else:
+        order = np.argsort(np.asarray(steps, dtype=np.int64), kind="stable")
+        if not (np.diff(order) < 0).any():
+            return keys, steps, ts, values
+        pick = order.tolist()
     return ([keys[i] for i in pick], [steps[i] for i in pick], [ts[i] for i in pick],
             [values[i] for i in pick])
 
