@@ -48,3 +48,45 @@ def test_a_second_app_shows_the_live_history(qtbot: QtBot, live: LiveWatch,
         cache.stop()
         backend.close()
         ui_app._release(window)
+
+
+def test_the_sql_file_access_setting_opens_the_history_with_file_access(
+        qtbot: QtBot, tmp_path: Path) -> None:
+    """Off by default: the console's SQL sees the history only. The setting (from the next
+    start) opens the app's history with file access, and live reads of it then need
+    --unsafe-sql."""
+    from PySide6.QtCore import QSettings
+
+    from cockpit.monitor.backend import Backend, BackendOptions
+    from cockpit.store.live import LiveClient
+    from cockpit.store.sql import SqlRefused
+    from cockpit.ui import sql_runner
+    from cockpit.ui.settings import AppSettings, SettingsDialog
+
+    settings = AppSettings(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    assert not settings.sql_file_access
+    dialog = SettingsDialog(settings)
+    dialog.sql_files.setChecked(True)
+    dialog.accept()
+    dialog.deleteLater()
+    assert settings.sql_file_access
+    data = tmp_path / "extra.csv"
+    data.write_text("a\n1\n2\n")
+    sql = f"SELECT sum(a) AS s FROM read_csv('{data}')"
+    for allowed in (False, True):
+        backend = Backend(BackendOptions(db_path=tmp_path / f"h{allowed}.duckdb", gpu="off",
+                                         sql_file_access=allowed))
+        try:
+            cur = backend.cursor()
+            if allowed:
+                assert sql_runner.run(cur, sql).rows == [(3,)]
+                client = LiveClient.open(backend.options.db_path)
+                assert client is not None
+                with client, pytest.raises(SqlRefused, match="--unsafe-sql"):
+                    client.query("SELECT 1")
+            else:
+                with pytest.raises(sql_runner.QueryRejected, match="Settings"):
+                    sql_runner.run(cur, sql)
+            cur.close()
+        finally:
+            backend.close()
