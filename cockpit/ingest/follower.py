@@ -98,6 +98,9 @@ class FileFollower:
         self._fh: OpenFile | None = None
         # Where the next read starts: the committed offset plus what the reader holds pending.
         self._pos = self.state.offset
+        # The bytes just before the committed offset as read (what `tail_sig` fingerprints),
+        # kept so that fingerprinting after a read needs no second read; None: not known.
+        self._tail: bytes | None = b"" if not self.state.offset else None
         self._seen: tuple[int, int, int] = (-1, -1, -1)  # (inode, size, mtime_ns)
         if state and state.reader_state:
             reader.restore(state.reader_state)
@@ -106,6 +109,7 @@ class FileFollower:
         """Everything before `offset` was stored by other means (a bulk load)."""
         s = self.state
         s.offset = self._pos = offset
+        self._tail = None
         s.dev, s.inode = dev, inode
         s.head_sig, s.tail_sig = head_sig, tail_sig
         s.reader_state = self.reader.state()
@@ -118,10 +122,32 @@ class FileFollower:
     def _read_more(self, fh: OpenFile) -> ReadResult:
         data = fh.read(self._pos, CHUNK)
         self.more = len(data) >= CHUNK
+        before = self.reader.pending  # the bytes from the committed offset to `_pos`
         result = self.reader.feed(data)
         self._pos += len(data)
-        self.state.offset = self._pos - len(self.reader.pending)
+        self._advance(before, data)
         return result
+
+    def _finish(self) -> ReadResult:
+        """The reader's `finish()`: what it took of its pending bytes counts as read."""
+        before = self.reader.pending
+        result = self.reader.finish()
+        self._advance(before, b"")
+        return result
+
+    def _advance(self, before: bytes, data: bytes) -> None:
+        """Move the committed offset to what the reader consumed of `before + data`, and keep
+        the bytes before it (`_tail`) from memory."""
+        old = self.state.offset
+        new = self.state.offset = self._pos - len(self.reader.pending)
+        consumed = new - old
+        want = min(HEAD, new)
+        if consumed >= want:
+            self._tail = _window(before, data, consumed - want, consumed)
+        elif self._tail is not None:
+            self._tail = (self._tail + _window(before, data, 0, consumed))[-want:] if want else b""
+        else:
+            self._tail = None
 
     def poll(self, final: bool = False) -> ReadResult | None:
         """Read what is new; None when nothing changed. `final`: the file is complete (import).
@@ -160,14 +186,14 @@ class FileFollower:
             self.reader = self._fresh()
             self.state = FollowerState()
             self._pos = 0
+            self._tail = b""
         if old is not None and old is not fh:
             old.close()
         self._fh = fh
         s = self.state
         result = self._read_more(fh)
         if final and not self.more:
-            result.merge(self.reader.finish())
-            s.offset = self._pos - len(self.reader.pending)  # what finish() took is read
+            result.merge(self._finish())
         s.count(result)
         self._sign(fh)
         fst = fh.stat()
@@ -179,7 +205,12 @@ class FileFollower:
         """The file still begins with what was read: new bytes are appended data."""
         if fh.stat().size < max(self.state.offset, self._pos):  # cut before what was read
             return False
-        return _matches(fh, self.state)
+        tail = _matching_tail(fh, self.state)
+        if tail is None:
+            return False
+        if len(tail) == min(HEAD, self.state.offset):
+            self._tail = tail
+        return True
 
     def _end_generation(self, old: OpenFile | None) -> Generation:
         """Find the old file (rotated) and drain it, or declare it replaced."""
@@ -192,8 +223,7 @@ class FileFollower:
             gen.drained = self._read_more(handle)
             while self.more:
                 gen.drained.merge(self._read_more(handle))
-            gen.drained.merge(self.reader.finish())  # a rotated file is complete
-            self.state.offset = self._pos - len(self.reader.pending)
+            gen.drained.merge(self._finish())  # a rotated file is complete
             self._sign(handle)
             hst = handle.stat()
             gen.old_state = replace(self.state, dev=hst.dev, inode=hst.inode,
@@ -237,12 +267,15 @@ class FileFollower:
         return None
 
     def _sign(self, fh: OpenFile) -> None:
-        """Fingerprint the first bytes and the bytes before the offset of what was read."""
+        """Fingerprint the first bytes and the bytes before the offset of what was read (the
+        latter from memory when the reads were contiguous: no second read of a remote file)."""
         s = self.state
         if _sig_length(s.head_sig) < min(HEAD, s.offset):
             s.head_sig = head_signature(fh.read(0, min(HEAD, s.offset)))
         n = min(HEAD, s.offset)
-        s.tail_sig = head_signature(fh.read(s.offset - n, n)) if n else ""
+        if self._tail is None or len(self._tail) != n:
+            self._tail = fh.read(s.offset - n, n) if n else b""
+        s.tail_sig = head_signature(self._tail) if n else ""
 
     def _poll_whole(self, final: bool) -> ReadResult | None:
         """A file rewritten as a whole: its reader gets the full content on every change."""
@@ -277,8 +310,26 @@ class FileFollower:
 
 def _matches(fh: OpenFile, s: FollowerState) -> bool:
     """`fh` holds the bytes `s` fingerprinted: the same first bytes and bytes before offset."""
+    return _matching_tail(fh, s) is not None
+
+
+def _matching_tail(fh: OpenFile, s: FollowerState) -> bytes | None:
+    """The bytes before `s.offset` in `fh` when they and the first bytes are the ones `s`
+    fingerprinted (b"" when no tail was fingerprinted); None when they differ."""
     n = _sig_length(s.head_sig)
     if n and head_signature(fh.read(0, n)) != s.head_sig:
-        return False
+        return None
     t = _sig_length(s.tail_sig)
-    return not t or head_signature(fh.read(s.offset - t, t)) == s.tail_sig
+    if not t:
+        return b""
+    tail = fh.read(s.offset - t, t)
+    return tail if head_signature(tail) == s.tail_sig else None
+
+
+def _window(before: bytes, data: bytes, start: int, end: int) -> bytes:
+    """Bytes [start, end) of `before + data`, without joining the two."""
+    if end <= len(before):
+        return before[start:end]
+    if start >= len(before):
+        return data[start - len(before):end - len(before)]
+    return before[start:] + data[:end - len(before)]
