@@ -15,7 +15,8 @@ import time
 from typing import Any
 
 MODULES = ["bench_ingest", "bench_tfevents", "bench_sampler", "bench_evals", "bench_ui",
-           "bench_prometheus", "bench_notify", "bench_remote", "bench_lifecycle"]
+           "bench_prometheus", "bench_notify", "bench_remote", "bench_lifecycle",
+           "bench_live_reads"]
 COLUMNS = ("name", "ours", "reference", "ratio", "target", "note")
 
 

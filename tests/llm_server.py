@@ -145,10 +145,16 @@ def _tokens(text: str) -> int:
     return len(text) // 4 + 1
 
 
+# Built once, before any test measures memory: what the "huge" behaviours send.
+HUGE_REPLY = json.dumps({"choices": [{"index": 0, "message": {
+    "role": "assistant", "content": "x" * (20 * 1024 * 1024)}}]}).encode()
+
+
 class LlmTestServer:
     """`with LlmTestServer(model) as srv: srv.base_url ...`; `script` lists behaviours for
     successive requests ("ok", "invalid_json", "unknown_category", "timeout", "rate_limit",
-    "server_error", "unauthorized", "not_found"); after the script, every request is "ok"
+    "server_error", "unauthorized", "not_found", "huge" and "huge_unannounced": a 20 MB
+    reply with and without its Content-Length); after the script, every request is "ok"
     (or `default`)."""
 
     def __init__(
@@ -166,6 +172,7 @@ class LlmTestServer:
         self.retry_after = retry_after
         self.requests: list[dict[str, Any]] = []
         self.behaviours: Counter[str] = Counter()
+        self.sent_bytes = 0  # response bytes written (the huge-reply tests)
         self.billed_prompt_tokens = 0
         self.billed_completion_tokens = 0
         self._lock = threading.Lock()
@@ -234,6 +241,8 @@ class LlmTestServer:
             )
         if behaviour == "timeout":
             self._stop.wait(self.timeout_sleep)
+        if behaviour in ("huge", "huge_unannounced"):  # a 20 MB reply (runaway or hostile)
+            return 200, {"X-Huge": behaviour}, {}
         messages = body.get("messages", [])
         text = self.model.answer(messages)
         if behaviour == "invalid_json":
@@ -294,16 +303,21 @@ class LlmTestServer:
                 self._send(status, headers, payload)
 
             def _send(self, status: int, headers: dict[str, str], payload: dict[str, Any]) -> None:
-                data = json.dumps(payload).encode()
+                data = HUGE_REPLY if "X-Huge" in headers else json.dumps(payload).encode()
+                unannounced = headers.get("X-Huge") == "huge_unannounced"
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
+                    if not unannounced:  # else the body ends when the connection closes
+                        self.send_header("Content-Length", str(len(data)))
                     for k, v in headers.items():
                         self.send_header(k, v)
                     self.end_headers()
-                    self.wfile.write(data)
+                    view = memoryview(data)
+                    for start in range(0, len(data), 1 << 16):
+                        self.wfile.write(view[start:start + (1 << 16)])
+                        server.sent_bytes += min(1 << 16, len(data) - start)
                 except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (timeout tests)
+                    pass  # the client gave up (timeout tests, refused huge replies)
 
         return Handler

@@ -170,6 +170,8 @@ def test_lightning_real_file_through_the_file_follower(tmp_path: Path) -> None:
         logger.save()
         follower = follower or FileFollower(path, CsvLogReader())
         result = follower.poll()
+        if follower.generation is not None and follower.generation.replaced:
+            points = []  # a rewrite is a new generation: what the file says replaces it
         if result is not None:
             points += norm(result.points.rows())
     assert follower is not None and follower.rewrites == 2

@@ -110,10 +110,11 @@ def test_a_log_growing_by_reupload_is_read_incrementally(s3, tmp_path: Path) -> 
         cur.close()
     assert dupes == []
     # Only the appended part was fetched again (by the follower, and by the format sniffer at
-    # a rescan), plus at most the 1 KiB head fingerprint: never the object again.
+    # a rescan), plus at most the 1 KiB head and 1 KiB tail fingerprints that prove the new
+    # version still begins with what was read (cockpit.ingest.follower): never the object.
     appended = len(grown) - len(body)
-    assert appended <= new_bytes <= 2 * appended + 1024, new_bytes
-    assert new_bytes < len(body) / 4
+    assert appended <= new_bytes <= 2 * appended + 2 * 1024, new_bytes
+    assert new_bytes < len(body) / 2
     assert hosts == [(f"s3://{bucket}", f"s3://{bucket}/exp/run1")]
 
 
@@ -125,8 +126,8 @@ def test_import_twice_adds_nothing_and_a_rewrite_is_read_from_the_start(s3, tmp_
     import_paths([f"s3://{bucket}/r"], db)
     s3.put_object(Bucket=bucket, Key="r/a/metrics.jsonl", Body=jsonl(100, 103))  # a new run
     import_paths([f"s3://{bucket}/r"], db)
-    with StoreWriter(db) as writer:
-        assert steps(writer, "a") == list(range(50)) + [100, 101, 102]
+    with StoreWriter(db) as writer:  # a new generation: what the object says now replaces it
+        assert steps(writer, "a") == [100, 101, 102]
 
 
 def cockpit(*args: str) -> subprocess.CompletedProcess:

@@ -135,7 +135,10 @@ def test_follower_tails_appends_partial_lines_and_rotation_through_the_source() 
     mem.append(path + ".1", _lines(5, 6))
     mem.write(path, _lines(100, 102))
     third = f.poll()
-    assert third is not None and [r[1] for r in third.points.rows()] == [5, 100, 101]
+    assert third is not None and [r[1] for r in third.points.rows()] == [100, 101]
+    gen = f.generation
+    assert gen is not None and gen.rotated_to == PurePosixPath(path + ".1")
+    assert [r[1] for r in gen.drained.points.rows()] == [5]
     assert f.state.inode == mem.stat(PurePosixPath(path)).inode
 
 

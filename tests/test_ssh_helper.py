@@ -78,10 +78,13 @@ def test_follower_tails_append_rotation_and_truncation_through_ssh_files(host: S
         os.rename(path, tmp_path / "m.jsonl.1")
         path.write_bytes(line(10))
         assert files.wait_poll(5) and files.wait_poll(5)
-        assert steps(f.poll()) == [3, 10]
+        assert steps(f.poll()) == [10]  # the new file; the rotated one is drained apart
+        gen = f.generation
+        assert gen is not None and gen.rotated_to == PurePosixPath(tmp_path / "m.jsonl.1")
+        assert steps(gen.drained) == [3]
         path.write_bytes(line(20))  # truncated and rewritten, shorter
         assert files.wait_poll(5) and files.wait_poll(5)
-        assert steps(f.poll()) == [20] and f.rewrites == 1
+        assert steps(f.poll()) == [20] and f.rewrites == 2 and f.generation.replaced
         path.unlink()
         assert files.wait_poll(5) and files.wait_poll(5)
         assert f.poll() is None and f.gone

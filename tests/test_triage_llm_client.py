@@ -170,3 +170,22 @@ def test_retry_after_parsing_and_prices() -> None:
     assert price_for("llama3", "http://localhost:11434/v1").input_per_m == 0.0
     assert price_for("mystery", "https://llm.example.com/v1").input_per_m == 10.0
     assert price_for("gpt-4o", "https://x", 1.0, 2.0).source == "--price-in/--price-out"
+
+
+@pytest.mark.parametrize("behaviour", ["huge", "huge_unannounced"])
+def test_a_20_mb_reply_is_refused_before_parsing(behaviour: str) -> None:
+    """The reply is capped while it is read (by its Content-Length, or counting as it
+    streams in): one sentence, no retry, and far less than 20 MB held at any time."""
+    import tracemalloc
+
+    with _server([behaviour]) as srv:
+        client = _client(srv)
+        tracemalloc.start()
+        try:
+            with pytest.raises(LlmError, match="refused unread"):
+                client.complete(MESSAGES, max_tokens=100)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert srv.behaviours[behaviour] == 1 and sum(srv.behaviours.values()) == 1  # no retry
+        assert peak < 12 * 1024 * 1024, peak  # the cap is 4 MiB; the reply was 20 MB

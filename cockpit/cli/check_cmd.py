@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from cockpit.cli.common import watched_locations
+from cockpit.cli.common import no_logs_found, report_problems, watched_locations
 from cockpit.cli.errors import CliError
 from cockpit.model.alert import Alert, severity_rank
 
@@ -94,17 +94,22 @@ def run(args: argparse.Namespace) -> int:
         except (IngestError, TelemetryUnavailable) as err:
             raise CliError(str(err)) from None
     if not result.run_ids:
-        names = ", ".join(str(p) for p in args.paths)
-        raise CliError(f"no training logs found in {names}")
+        raise no_logs_found(args.paths, result.problems)
+    report_problems(result.problems)
     alerts = sorted(result.alerts, key=_order)
     if args.json:
         for alert in alerts:
             print(json.dumps(alert.to_json()))
     else:
-        print_human(alerts, len(result.runs))
+        print_human(alerts, len(result.runs), len(result.problems))
     sys.stdout.flush()
     sick = any(severity_rank(a.severity) >= severity_rank("warning") for a in alerts)
-    return EXIT_ALERTS if sick else EXIT_HEALTHY
+    if sick:
+        return EXIT_ALERTS
+    if result.unreadable:  # SPEC: 2 = unreadable input; alerts of the rest say more, above
+        raise CliError(f"{len(result.unreadable)} folder(s) or file(s) could not be read "
+                       "(listed above); the rest was checked")
+    return EXIT_HEALTHY
 
 
 def _order(alert: Alert) -> tuple[str, int, float, int]:
@@ -113,10 +118,12 @@ def _order(alert: Alert) -> tuple[str, int, float, int]:
     return (alert.run, step, ts, -severity_rank(alert.severity))
 
 
-def print_human(alerts: list[Alert], runs: int) -> None:
+def print_human(alerts: list[Alert], runs: int, not_read: int = 0) -> None:
     for a in alerts:
         where = f"step {a.step}" if a.step is not None else "-"
         print(f"{a.severity.upper():<8} {a.run}  {a.detector}  {where}  {a.message}")
     counts = {s: sum(1 for a in alerts if a.severity == s) for s in ("critical", "warning", "info")}
     found = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no alerts"
-    print(f"{runs} run{'s' if runs != 1 else ''} checked: {found}")
+    partly = f"; {not_read} folder(s) or file(s) not read in full (listed on stderr)" \
+        if not_read else ""
+    print(f"{runs} run{'s' if runs != 1 else ''} checked: {found}{partly}")

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import urllib.parse
+from collections.abc import Sequence
 from pathlib import Path
 
 from cockpit.cli.errors import CliError
+from cockpit.monitor.report import FileProblem
 from cockpit.store.db import default_db_path
 
 
@@ -19,12 +23,22 @@ def db_path(args: argparse.Namespace) -> Path:
     return Path(args.db) if getattr(args, "db", None) else default_db_path()
 
 
-def existing_paths(paths: list[str]) -> list[Path]:
+def existing_paths(paths: list[str] | list[Path]) -> list[Path]:
+    """The named paths, each of which exists and can be read (SPEC: exit 2 otherwise)."""
     out = []
     for p in paths:
         path = Path(p).expanduser()
         if not path.exists():
             raise CliError(f"{path} does not exist")
+        try:
+            if path.is_dir():
+                with os.scandir(path) as entries:
+                    next(entries, None)
+            else:
+                with open(path, "rb") as fh:
+                    fh.read(1)
+        except OSError as err:
+            raise CliError(f"cannot read {path}: {err.strerror or err}") from None
         out.append(path)
     return out
 
@@ -79,3 +93,21 @@ def watched_locations(paths: list[str]) -> list[str | Path]:
             continue
         out.extend(existing_paths([p]))
     return out
+
+
+def report_problems(problems: list[FileProblem]) -> None:
+    """What could not be read, one line per folder or file, on stderr."""
+    for p in problems:
+        print(f"not read: {p.path}: {p.reason}", file=sys.stderr)
+
+
+def no_logs_found(paths: Sequence[str | Path], problems: list[FileProblem]) -> CliError:
+    """One sentence naming the first problems; the full list first when it is longer."""
+    names = ", ".join(str(p) for p in paths)
+    if len(problems) > 3:
+        report_problems(problems)
+    if not problems:
+        return CliError(f"no training logs found in {names}")
+    shown = "; ".join(f"{p.path}: {p.reason}" for p in problems[:3])
+    more = f" and {len(problems) - 3} more" if len(problems) > 3 else ""
+    return CliError(f"no training logs found in {names} ({shown}{more})")

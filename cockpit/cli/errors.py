@@ -29,6 +29,16 @@ def run_guarded(func: Callable[[argparse.Namespace], int], args: argparse.Namesp
     except expected_errors() as err:
         print(f"cockpit: {err}", file=sys.stderr)
         return getattr(err, "code", EXIT_USAGE)
+    except Exception as err:
+        # The database file failing under a command (a full disk, damaged blocks) is the
+        # user's to fix, not a bug: one sentence. Anything else is a bug: a traceback.
+        from cockpit.store.db import storage_failure
+
+        failure = storage_failure(getattr(args, "db", None) or "the history", err)
+        if failure is None:
+            raise
+        print(f"cockpit: {failure}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -10,14 +10,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
 from cockpit.cli.common import (
     add_db_arg,
     add_gpu_source_arg,
     db_path,
     interrupt_on_sigterm,
+    no_logs_found,
     prometheus_url,
+    report_problems,
     watched_locations,
 )
 from cockpit.cli.errors import CliError
@@ -25,7 +25,7 @@ from cockpit.cli.notify_cmd import add_notify_args, build_notifier, notify_lifec
 from cockpit.cli.output import format_alert, format_lifecycle, print_rows
 from cockpit.model.alert import Alert
 from cockpit.model.lifecycle import LifecycleChange
-from cockpit.store.db import connect
+from cockpit.monitor.report import Unreadable
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -57,36 +57,49 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_runs)
 
-    p = sub.add_parser("query", help="read-only SQL over the history")
+    p = sub.add_parser("query", help="read-only SQL over the history (also while it is live)")
     p.add_argument("sql", metavar="SQL")
     add_db_arg(p)
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    p.add_argument("--unsafe-sql", action="store_true",
+                   help="let the SQL read and write files, attach databases and load "
+                        "extensions (off: the history is all a query sees)")
     p.set_defaults(func=cmd_query)
 
 
 def _count_points(db: Path) -> int:
     if not db.exists():
         return 0
-    con = connect(db, read_only=True)
-    try:
-        row = con.execute("SELECT count(*) FROM metrics").fetchone()
-        return int(row[0]) if row else 0
-    finally:
-        con.close()
+    from cockpit.store.reading import query
+
+    rows = query(db, "SELECT count(*) FROM metrics").rows()
+    return int(rows[0][0]) if rows else 0
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from cockpit.monitor.engine import IngestError, import_paths
+    """Import, then run the same detectors as `check` and store the alerts they raise."""
+    from cockpit.health.config import health_config
+    from cockpit.monitor.check import check_paths
+    from cockpit.monitor.engine import IngestError
 
     paths = watched_locations(args.paths)
     db = db_path(args)
     before = _count_points(db)
     try:
-        run_ids = import_paths(paths, db)
+        result = check_paths(paths, db, health_config(), serve=True)
     except IngestError as err:
         raise CliError(str(err)) from None
+    if not result.run_ids and result.problems:
+        raise no_logs_found(paths, result.problems)
+    report_problems(result.problems)
     after = _count_points(db)
-    print(f"imported {len(run_ids)} run(s), {after - before} new point(s) into {db}")
+    sick = [a for a in result.alerts if a.severity != "info"]
+    alerts = f"{len(sick)} alert(s) of warning or worse" if sick else "no alert of warning or worse"
+    print(f"imported {len(result.run_ids)} run(s), {after - before} new point(s) into {db}; "
+          f"{alerts} ({result.stored} new stored; `cockpit runs` lists them)")
+    if result.unreadable:
+        raise CliError(f"{len(result.unreadable)} folder(s) or file(s) could not be read "
+                       "(listed above); everything else was imported")
     return 0
 
 
@@ -142,7 +155,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
     printer = AlertPrinter(args.json)
     printer.notifier = build_notifier(args)
     health = make_health(args.stall_after)
-    with StoreWriter(db_path(args)) as writer:
+    with StoreWriter(db_path(args), serve=True) as writer:
         try:
             engine = IngestEngine(writer, paths, health=health, on_alerts=printer,
                                   poll_interval=args.poll, recordings=not args.once,
@@ -183,7 +196,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
                         print(f"GPU telemetry: {status}", file=sys.stderr, flush=True)
                 engine.start()
                 reported: set[int] = set()
-                while True:
+                while writer.error is None:  # a database that cannot be written ends it
                     time.sleep(1.0)
                     _report_remote_gpu(remote, reported, args.json)
         except KeyboardInterrupt:
@@ -253,42 +266,48 @@ def _start_live_gpu(writer: Any, printer: AlertPrinter, engine: Any,
 
 
 RUNS_SQL = """
-SELECT r.name, r.status, r.last_step,
-       (SELECT m.value FROM metrics m WHERE m.run_id = r.run_id
-          AND m.key IN (SELECT s.key FROM series s WHERE s.run_id = r.run_id AND s.role = 'loss')
-          ORDER BY m.step DESC NULLS LAST LIMIT 1) AS last_loss,
-       (SELECT count(*) FROM alerts a WHERE a.run_id = r.run_id AND a.severity <> 'info') AS alerts,
+WITH loss AS (
+  SELECT m.run_id, arg_max(m.value, m.step) AS last_loss
+  FROM metrics m SEMI JOIN series s
+    ON s.run_id = m.run_id AND s.key = m.key AND s.role = 'loss'
+  GROUP BY m.run_id),
+sick AS (SELECT run_id, count(*) AS alerts FROM alerts WHERE severity <> 'info' GROUP BY run_id)
+SELECT r.name, r.status, r.last_step, loss.last_loss, coalesce(sick.alerts, 0) AS alerts,
        round(r.gpu_hours, 3) AS gpu_hours, round(r.wasted_gpu_hours, 3) AS wasted_gpu_hours,
-       epoch_ms(CAST(r.updated_at * 1000 AS BIGINT)) AS updated, r.path
-FROM runs r ORDER BY r.updated_at DESC NULLS LAST, r.name
+       epoch_ms(CAST(r.updated_at * 1000 AS BIGINT)) AS updated, r.path, r.run_id
+FROM runs r LEFT JOIN loss USING (run_id) LEFT JOIN sick USING (run_id)
+ORDER BY r.updated_at DESC NULLS LAST, r.name
+"""
+# What each run's files held that could not be read (cockpit.monitor.report).
+UNREAD_SQL = """
+SELECT run_id, path, bad_records, first_bad, skipped FROM sources
+WHERE coalesce(bad_records, 0) > 0 OR skipped IS NOT NULL ORDER BY path
 """
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    con = connect(db_path(args), read_only=True)
-    try:
-        cur = con.execute(RUNS_SQL)
-        columns = [d[0] for d in cur.description]
-        rows = cur.fetchall()
-    finally:
-        con.close()
+    from cockpit.store.reading import query
+
+    db = db_path(args)
+    runs = query(db, RUNS_SQL)
+    unread: dict[str, list[tuple[str, Unreadable]]] = {}
+    for run_id, path, bad, first, skipped in query(db, UNREAD_SQL).rows():
+        unread.setdefault(run_id, []).append((path, Unreadable.from_row(bad, first, skipped)))
+    columns = [*runs.columns[:-1], "skipped", "not_read"]
+    rows = []
+    for *row, run_id in runs.rows():
+        files = unread.get(run_id, [])
+        skipped_n = sum(u.total for _, u in files)
+        why = "; ".join(f"{Path(p).name}: {u.sentence()}" for p, u in files) or None
+        rows.append((*row, skipped_n, why))
     print_rows("json" if args.json else "table", columns, rows)
     return 0
 
 
 def cmd_query(args: argparse.Namespace) -> int:
-    db = db_path(args)
-    con = connect(db, read_only=True)
-    try:
-        cur = con.execute(args.sql)
-        if cur.description is None:
-            return 0
-        columns = [d[0] for d in cur.description]
-        rows = cur.fetchall()
-    except duckdb.Error as err:
-        first = str(err).strip().splitlines()[0]
-        raise CliError(f"query failed on {db}: {first}") from None
-    finally:
-        con.close()
-    print_rows(args.format, columns, rows)
+    from cockpit.store.reading import query
+
+    result = query(db_path(args), args.sql, unsafe=args.unsafe_sql)
+    if result.columns:
+        print_rows(args.format, result.columns, result.rows())
     return 0

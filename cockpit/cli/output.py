@@ -41,7 +41,9 @@ def _cell(value: Any) -> str:
     return str(_plain(value))
 
 
-def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], out: TextIO = sys.stdout) -> None:
+def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]],
+                out: TextIO | None = None) -> None:
+    out = out or sys.stdout  # looked up per call: a redirected stdout is honoured
     cells = [[_cell(v) for v in row] for row in rows]
     widths = [len(c) for c in columns]
     for row in cells:
@@ -54,14 +56,18 @@ def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], out: Text
         out.write("  ".join(c[:w].ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n")
 
 
-def print_csv(columns: Sequence[str], rows: Sequence[Sequence[Any]], out: TextIO = sys.stdout) -> None:
+def print_csv(columns: Sequence[str], rows: Sequence[Sequence[Any]],
+              out: TextIO | None = None) -> None:
+    out = out or sys.stdout
     writer = csv.writer(out)
     writer.writerow(columns)
     for row in rows:
         writer.writerow([_cell(v) for v in row])
 
 
-def print_rows(fmt: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], out: TextIO = sys.stdout) -> None:
+def print_rows(fmt: str, columns: Sequence[str], rows: Sequence[Sequence[Any]],
+               out: TextIO | None = None) -> None:
+    out = out or sys.stdout
     if fmt == "json":
         out.write(to_json_rows(columns, rows) + "\n")
     elif fmt == "csv":

@@ -49,26 +49,29 @@ class Replay:
     events: list[RunEvent] = field(default_factory=list)
 
 
-def replay_stored_run(cur: duckdb.DuckDBPyConnection, monitor: HealthMonitor,
-                      run: StoredRun) -> Replay:
-    """Training-health alerts of one stored run: its points in step order, then its events
-    (GPU telemetry and the lifecycle are judged above, in cockpit/monitor/check.py)."""
+def replay_stored_run(cur: duckdb.DuckDBPyConnection, monitor: HealthMonitor, run_id: str,
+                      name: str, exclude_source: str | None = None) -> Replay:
+    """Feed a stored run's points (in step order) and then its events to `monitor`: the
+    detectors end in the state a live watch of the same points left them in (a restarted
+    watch rebuilds them so; `check` judges the run so). `exclude_source`: a file whose stored
+    points are about to be replaced. GPU telemetry and the lifecycle are judged above, in
+    cockpit/monitor."""
     out = Replay([])
     roles = cur.execute(
-        "SELECT key, role FROM series WHERE run_id = ? AND role IS NOT NULL", [run.run_id]
+        "SELECT key, role FROM series WHERE run_id = ? AND role IS NOT NULL", [run_id]
     ).fetchall()
     if roles:  # the roles the engine chose (overrides included); else the rules on the keys
-        monitor.set_roles(run.run_id, {key: role for key, role in roles})
+        monitor.set_roles(run_id, {key: role for key, role in roles})
+    where = "run_id = ?" + (" AND source IS DISTINCT FROM ?" if exclude_source else "")
+    params = [run_id, exclude_source] if exclude_source else [run_id]
     result = cur.execute(
-        "SELECT key, step, ts, value FROM metrics WHERE run_id = ? ORDER BY step, key",
-        [run.run_id],
-    )
+        f"SELECT key, step, ts, value FROM metrics WHERE {where} ORDER BY step, key", params)
     while True:
         rows = result.fetchmany(FETCH)
         if not rows:
             break
         keys, steps, tss, values = (list(col) for col in zip(*rows, strict=True))
-        out.alerts += monitor.observe(run.run_id, run.name, keys, steps, tss,
+        out.alerts += monitor.observe(run_id, name, keys, steps, tss,
                                       [float("nan") if v is None else v for v in values])
         out.points += len(rows)
         known_steps = [s for s in steps if s is not None]
@@ -78,12 +81,24 @@ def replay_stored_run(cur: duckdb.DuckDBPyConnection, monitor: HealthMonitor,
         if known_ts:
             out.last_ts = max(out.last_ts or known_ts[0], max(known_ts))
     events = cur.execute(
-        "SELECT kind, message, step, ts FROM run_events WHERE run_id = ? "
-        "ORDER BY step NULLS LAST, ts NULLS LAST",
-        [run.run_id],
-    ).fetchall()
+        f"SELECT kind, message, step, ts FROM run_events WHERE {where} "
+        "ORDER BY step NULLS LAST, ts NULLS LAST", params).fetchall()
     for kind, message, step, ts in events:
         event = RunEvent(kind, message or "", step, ts)
         out.events.append(event)
-        out.alerts += monitor.observe_event(run.run_id, run.name, event)
+        out.alerts += monitor.observe_event(run_id, name, event)
     return out
+
+
+def not_stored(cur: duckdb.DuckDBPyConnection, alerts: list[Alert]) -> list[Alert]:
+    """The alerts the history does not hold yet: a second check, an import after a check, a
+    watch restarted over the same points add no duplicate."""
+    run_ids = sorted({a.run_id for a in alerts if a.run_id})
+    if not run_ids:
+        return alerts
+    rows = cur.execute(
+        "SELECT run_id, detector, severity, step, metric FROM alerts "
+        "WHERE list_contains(?, run_id)", [run_ids]
+    ).fetchall()
+    seen = {tuple(r) for r in rows}
+    return [a for a in alerts if (a.run_id, a.detector, a.severity, a.step, a.metric) not in seen]

@@ -80,7 +80,9 @@ class NoLearningDetector:
         cfg = self.ctx.config
         sched = self.ctx.schedule
         lr = f"lr {fmt(sched.last)} (peak {fmt(sched.peak)})" if sched.known else "no lr logged"
-        rule = (f"after warmup (>= {cfg.no_learning_min_logs} logs), the median of the last "
+        when = (f"after warmup (>= {cfg.no_learning_min_logs} logs)" if sched.known else
+                f"with no lr logged, after >= {cfg.no_learning_min_logs_without_lr} logs")
+        rule = (f"{when}, the median of the last "
                 f"{cfg.no_learning_block_logs} logs improved < "
                 f"{cfg.no_learning_min_improvement:.0%} on the median of the first "
                 f"{cfg.no_learning_initial_logs} and is not trending down")

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import numpy as np
 
 from cockpit.ingest.jsonl import _loads_line
 from cockpit.model.keys import STEP_KEYS, TIME_KEYS
@@ -37,6 +38,7 @@ class BulkPlan:
     time_key: str | None
     metric_keys: tuple[str, ...]
     head: bytes  # the first bytes, for the follower's fingerprint
+    tail: bytes  # the last bytes, for the follower's fingerprint of what was read
 
 
 def plan(path: Path) -> BulkPlan | None:
@@ -75,12 +77,14 @@ def plan(path: Path) -> BulkPlan | None:
                     terminators += 1
                 last = chunk
                 remaining -= len(chunk)
+            f.seek(st.st_size - min(1024, st.st_size))
+            tail = f.read(1024)
     except (OSError, ValueError):
         return None
     if not last.endswith(b"\n") or terminators != lines * len(rec):
         return None
     return BulkPlan(path, st.st_size, st.st_ino, lines, step_key, time_key, metrics,
-                    head[:1024])
+                    head[:1024], tail)
 
 
 def _quote(name: str) -> str:
@@ -90,21 +94,41 @@ def _quote(name: str) -> str:
 def load(con: duckdb.DuckDBPyConnection, p: BulkPlan, run_id: str, source: str,
          keys: list[str]) -> bool:
     """Insert `keys` of the planned file into `metrics`; False (caller rolls back) when the
-    file turns out not to be uniform or changed meanwhile."""
+    file turns out not to be uniform or changed meanwhile.
+
+    The file is parsed by a private in-memory DuckDB (the history's own connection has no
+    file access, cockpit.store.sql) and crosses over as numpy columns.
+    """
     columns = {p.step_key: "BIGINT", **({p.time_key: "DOUBLE"} if p.time_key else {}),
                **{k: "DOUBLE" for k in p.metric_keys}}
     spec = "{" + ", ".join(f"{json.dumps(k)}: '{t}'" for k, t in columns.items()) + "}"
     ts = (f"CASE WHEN {_quote(p.time_key)} > 1e11 THEN {_quote(p.time_key)} / 1000.0 "
           f"ELSE {_quote(p.time_key)} END" if p.time_key else "NULL::DOUBLE")
     path = str(p.path).replace("'", "''")
-    con.execute(
-        f"""INSERT INTO metrics
-        SELECT ?, key, {_quote(p.step_key)}, ts, value, ? FROM (
-          UNPIVOT (SELECT {_quote(p.step_key)}, {ts} AS ts, {", ".join(map(_quote, keys))}
-                   FROM read_json('{path}', format='newline_delimited', columns={spec}))
-          ON {", ".join(map(_quote, keys))} INTO NAME key VALUE value)""",
-        [run_id, source],
-    )
+    side = duckdb.connect()
+    try:
+        frame = side.execute(
+            f"""SELECT {_quote(p.step_key)} AS step, {ts} AS ts, {", ".join(map(_quote, keys))}
+                FROM read_json('{path}', format='newline_delimited', columns={spec})"""
+        ).fetchnumpy()
+    finally:
+        side.close()
+    if any(np.ma.getmaskarray(frame[k]).any() for k in ["step", *keys]):
+        return False  # a line without one of the keys: not uniform
+    names = [f"k{i}" for i in range(len(keys))]
+    con.register("bulk_frame", {"step": frame["step"], "ts": frame["ts"],
+                                **{n: frame[k] for n, k in zip(names, keys, strict=True)}})
+    try:
+        con.execute(
+            f"""INSERT INTO metrics
+            SELECT ?, key, step, ts, value, ? FROM (
+              UNPIVOT (SELECT step, ts, {", ".join(f"{n} AS {_quote(k)}" for n, k in zip(names, keys, strict=True))}
+                       FROM bulk_frame)
+              ON {", ".join(map(_quote, keys))} INTO NAME key VALUE value)""",
+            [run_id, source],
+        )
+    finally:
+        con.unregister("bulk_frame")
     counts = dict(con.execute(
         "SELECT key, count(*) FROM metrics WHERE run_id = ? AND source = ? GROUP BY key",
         [run_id, source]).fetchall())

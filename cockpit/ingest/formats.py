@@ -54,6 +54,13 @@ def make_reader(fmt: str, **kwargs: Any) -> StreamReader:
     return reader
 
 
+def not_a_metric_log(name: str) -> bool:
+    """Files named like logs that are something else by design: Cockpit's telemetry
+    recording, lm-eval's per-sample logs, rotated copies."""
+    return (name in TELEMETRY_FILES or bool(_EVAL_SAMPLES.match(name.lower()))
+            or bool(_ROTATED.search(name)) and not name.startswith("events.out"))
+
+
 def detect_format(path: PurePath, source: ByteSource = LOCAL) -> str | None:
     """The format of a metric log, or None (not a log, or too early to tell: ask again later)."""
     name = path.name

@@ -61,6 +61,8 @@ def _parse(doc: bytes) -> tuple[Any, str | None, bool]:
         return None, f"invalid JSON: {exc}", exc.pos < len(stripped)
     except RecursionError:
         return None, "invalid JSON: nested too deeply", True
+    except ValueError:  # a number of more than 4,300 digits
+        return None, "invalid JSON: a number too long to read", True
 
 
 class HfTrainerStateReader(StreamReader):

@@ -24,6 +24,8 @@ _SHAPE_LIMIT = 32  # layouts learned per file; more means free text, read generi
 _SHAPE_MAX_PAIRS = 64
 _SHAPE_MAX_CHARS = 2048
 _STEP_LINE_MAX_CHARS = 4096  # longer is a dump, not a metric line (and costly to search)
+_MAX_STEP_DIGITS = 18  # a longer "step" is junk (and int() refuses beyond 4,300 digits)
+SKIP_STEP = "a step number longer than 18 digits"
 _FATAL = "fatal"
 _IGNORED = "ignored"  # a traceback Python prints after "Exception ignored in": not a crash
 
@@ -176,6 +178,9 @@ class TextLogReader(StreamReader):
             if rank and not self._counts(rank):
                 continue
             g = sm.groups()
+            if len(g[shape.step_group]) > _MAX_STEP_DIGITS:
+                result.skip(SKIP_STEP)
+                continue
             step = int(g[shape.step_group])
             vals = list(map(float, g[shape.first_value :]))
             names = shape.keys
@@ -199,6 +204,9 @@ class TextLogReader(StreamReader):
         sm = pat.STEP_LINE.match(line)
         if sm is None:
             return False
+        if len(sm.group("step")) > _MAX_STEP_DIGITS:
+            result.skip(SKIP_STEP)
+            return True
         step = int(sm.group("step"))
         matches: list[re.Match[str]] = []
         names: list[str] = []
@@ -259,7 +267,7 @@ class TextLogReader(StreamReader):
     def _progress(self, step: int, total: str | None, ts: float | None, result: ReadResult) -> None:
         self.last_step = step
         self.error_reported = False  # the run moved on: a later crash is a new one
-        if total is None:
+        if total is None or len(total) > _MAX_STEP_DIGITS:
             return
         total_steps = int(total)
         if total_steps != self.total_steps:
@@ -319,6 +327,9 @@ class TextLogReader(StreamReader):
     def _megatron_validation(self, line: str, rank: str, ts: float | None, result: ReadResult) -> None:
         m = pat.MEGATRON_VALIDATION.match(line)
         if m is None or (rank and not self._counts(rank)):
+            return
+        if m.group("step") and len(m.group("step")) > _MAX_STEP_DIGITS:
+            result.skip(SKIP_STEP)
             return
         step = int(m.group("step")) if m.group("step") else self.last_step
         split = m.group("split") or "val"

@@ -45,6 +45,16 @@ class IngestBatch:
     offset: int = 0
     head_sig: str = ""
     reader_state: dict[str, Any] | None = None
+    tail_sig: str = ""
+    # What the file held that could not be read so far (this generation of it).
+    bad_records: int = 0
+    first_bad: str | None = None
+    skipped: dict[str, int] = field(default_factory=dict)
+    # A new generation of the file: the points stored from it so far are replaced by these
+    # (`replace_source`), or move to the name the old file was rotated to (`relabel_from`:
+    # the stored source they move from; `source` is the rotated file's name).
+    replace_source: bool = False
+    relabel_from: str | None = None
     # `series` rows to write (new series, role changes) and (key, [sources]) to delete first.
     series: list[SeriesRow] = field(default_factory=list)
     deletes: list[tuple[str, list[str]]] = field(default_factory=list)

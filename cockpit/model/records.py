@@ -138,8 +138,25 @@ class ReadResult:
     # Lines or records that could not be parsed: counted, and the first one kept for the message.
     bad_records: int = 0
     first_bad: str | None = None
+    # Values inside readable records that could not become points, counted per reason
+    # ("a list of non-numbers", "a number beyond the range of a double", ...).
+    skipped: dict[str, int] = field(default_factory=dict)
 
     def bad(self, what: str) -> None:
         self.bad_records += 1
         if self.first_bad is None:
             self.first_bad = what[:200]
+
+    def skip(self, reason: str, n: int = 1) -> None:
+        self.skipped[reason] = self.skipped.get(reason, 0) + n
+
+    def merge(self, other: ReadResult) -> None:
+        """Append `other` (a later feed of the same file) to this result."""
+        self.points.extend(other.points)
+        self.events.extend(other.events)
+        self.params.update(other.params)
+        self.histograms.extend(other.histograms)
+        self.bad_records += other.bad_records
+        self.first_bad = self.first_bad or other.first_bad
+        for reason, n in other.skipped.items():
+            self.skip(reason, n)

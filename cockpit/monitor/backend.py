@@ -41,16 +41,32 @@ class BackendOptions:
     gpu_interval: float = 1.0
     notify: Any = None  # cockpit.notify.config.NotifyConfig: routes off the desktop
     gpu_price: float | None = None  # per GPU-hour (None: $COCKPIT_GPU_PRICE or unpriced)
+    sql_file_access: bool = False  # the app's setting: SQL may read and write files
 
 
 class Backend:
     """Owns every background thread of the app; the GUI only reads through `cursor()`."""
 
     def __init__(self, options: BackendOptions) -> None:
+        from cockpit.store.db import StoreLocked
+        from cockpit.store.live import LiveClient
         from cockpit.store.writer import StoreWriter
 
         self.options = options
-        self.writer = StoreWriter(options.db_path)
+        self.writer: StoreWriter | None = None
+        # A history another Cockpit holds (watch, an app) is shown through its live socket,
+        # read-only: nothing is ingested or sampled here (`owner` is that process).
+        self.owner: int | None = None
+        try:
+            # The app owns the history and answers live reads of it (cockpit.store.live).
+            self.writer = StoreWriter(options.db_path, serve=True,
+                                      file_access=options.sql_file_access)
+        except StoreLocked as locked:
+            probe = LiveClient.open(options.db_path)
+            if probe is None:
+                raise
+            probe.close()
+            self.owner = locked.pid or -1
         self.health = _make_health(options)
         self.engine: Any = None
         self.gpu_status = "GPU telemetry off"
@@ -77,6 +93,9 @@ class Backend:
         if self.started or self._closed:
             return
         self.started = True
+        if self.writer is None:
+            self.gpu_status = "GPU telemetry: as stored by the Cockpit holding the history"
+            return
         from cockpit.monitor.engine import IngestEngine, IngestError
         from cockpit.sources.location import is_remote
         from cockpit.sources.processes import LocalProcesses
@@ -162,11 +181,12 @@ class Backend:
         close_sources()
         for thread in self._threads:
             thread.join(timeout=5)
-        try:
-            self.writer.flush(timeout=10)
-        except Exception as err:  # closing anyway; the error was shown while running
-            log.warning("final flush failed: %s", err)
-        self.writer.close()
+        if self.writer is not None:
+            try:
+                self.writer.flush(timeout=10)
+            except Exception as err:  # closing anyway; the error was shown while running
+                log.warning("final flush failed: %s", err)
+            self.writer.close()
         # Drop the core objects: a closed DuckDB connection still alive at interpreter exit
         # makes the duckdb extension print a leak report.
         self.engine = None
@@ -174,12 +194,21 @@ class Backend:
 
     # ---- what the GUI calls ------------------------------------------------------------
     def cursor(self) -> duckdb.DuckDBPyConnection:
+        if self.writer is None:
+            from cockpit.store.reading import LiveCursor
+
+            return LiveCursor(self.options.db_path)  # type: ignore[return-value]
         return self.writer.cursor()
 
     def add_root(self, path: Path | str) -> None:
         """Watch another folder, ssh:// folder or bucket prefix (raises the engine's
         IngestError with one sentence). A remote one connects first: call it off the GUI
         thread (`add_root_in_background`)."""
+        from cockpit.monitor.engine import IngestError
+
+        if self.engine is None and self.writer is None:
+            raise IngestError(f"{self.options.db_path} is held by another Cockpit "
+                              f"(PID {self.owner}); add folders to watch there")
         self.engine.add_root(path)
         self._start_remote()
 
@@ -249,6 +278,9 @@ class Backend:
 
     def last_error(self) -> str | None:
         stats = getattr(self.engine, "stats", None)
+        if self.writer is None:
+            return (f"read-only: {self.options.db_path} is held by PID {self.owner}, "
+                    "shown live through its socket")
         if self.writer.error is not None:
             return f"database write failed: {self.writer.error}"
         if stats is not None and stats.last_error:
@@ -258,6 +290,11 @@ class Backend:
     def import_evals(self, paths: list[Path]) -> None:
         """Load eval files/folders into the history in the background (the demo's evals)."""
 
+        writer = self.writer
+        if writer is None:
+            self.errors.append("evals are not stored: another Cockpit holds the history")
+            return
+
         def work() -> None:
             from cockpit.evals.loaders import load_evals
             from cockpit.evals.store import store_eval
@@ -265,7 +302,7 @@ class Backend:
             for path in paths:
                 try:
                     for run in load_evals(path):
-                        store_eval(self.writer, run)
+                        store_eval(writer, run)
                 except Exception as err:  # one bad eval file must not stop the others
                     self.errors.append(f"cannot load evals from {path}: {err}")
 

@@ -1,6 +1,7 @@
-"""`cockpit check`: import paths, replay every run found through the detectors (training
-health from stored points, GPU health from a recording or from a cluster's Prometheus over the
-run's logging window), store and return the alerts.
+"""`cockpit check` and `cockpit import`: import paths, replay every run found through the
+detectors (training health from stored points, GPU health from a recording or from a
+cluster's Prometheus over the run's logging window), store the alerts the history does not
+hold yet and return them with what could not be read.
 
 Orchestration across ingest, store, health and telemetry, so it lives above them.
 """
@@ -17,10 +18,11 @@ import duckdb
 
 from cockpit.health.config import HealthConfig
 from cockpit.health.monitor import HealthMonitor
-from cockpit.health.posthoc import StoredRun, replay_stored_run, stored_run
+from cockpit.health.posthoc import StoredRun, not_stored, replay_stored_run, stored_run
 from cockpit.model.alert import Alert
 from cockpit.model.lifecycle import LifecycleChange
 from cockpit.monitor.lifecycle import declared_state
+from cockpit.monitor.report import FileProblem
 from cockpit.monitor.runlife import LifecycleTracker, Update
 
 if TYPE_CHECKING:
@@ -72,7 +74,7 @@ def check_stored_run(cur: duckdb.DuckDBPyConnection, monitor: HealthMonitor, run
     status, a run that ended in a critical episode, logs that simply end."""
     params = cur.execute("SELECT key, value FROM run_params WHERE run_id = ?", [run.run_id])
     monitor.note_params(run.run_id, run.name, dict(params.fetchall()))
-    replay = replay_stored_run(cur, monitor, run)
+    replay = replay_stored_run(cur, monitor, run.run_id, run.name)
     tracker = LifecycleTracker(monitor, processes,
                                monitor.config.stall_after_s or monitor.config.stall_floor_s)
     tracker.track(run.run_id, run.name, run.path)
@@ -103,23 +105,26 @@ def _newest_write(cur: duckdb.DuckDBPyConnection, run_id: str) -> float | None:
 
 def check_paths(paths: Sequence[Path | str], db_path: Path, config: HealthConfig | None = None,
                 replay_dir: Path | None = None, now: float | None = None,
-                prometheus: str | None = None, price: float | None = None) -> CheckResult:
+                prometheus: str | None = None, price: float | None = None,
+                serve: bool = False) -> CheckResult:
     """Import `paths` into `db_path`, check every run found, store and return the alerts
-    (warnings with the GPU time burned since their onset), and each run's GPU-hours.
-    `prometheus`: a Prometheus URL whose dcgm-exporter history gives the GPU alerts."""
+    (warnings with the GPU time burned since their onset), each run's GPU-hours and what
+    could not be read. `prometheus`: a Prometheus URL whose dcgm-exporter history gives the
+    GPU alerts. `serve`: answer live reads of the history meanwhile (cockpit.store.live)."""
     from functools import partial
 
-    from cockpit.monitor.engine import import_paths
+    from cockpit.monitor.engine import import_report
     from cockpit.monitor.gpu_cost import annotate_posthoc, store_gpu_cost
     from cockpit.sources.processes import LocalProcesses
     from cockpit.store.writer import StoreWriter
 
     processes = LocalProcesses()
-    run_ids = import_paths(list(paths), db_path, processes=processes)
-    result = CheckResult(run_ids=run_ids)
+    imported = import_report(list(paths), db_path, serve=serve, processes=processes)
+    run_ids = imported.run_ids
+    result = CheckResult(run_ids=run_ids, problems=imported.problems)
     if not run_ids:
         return result
-    writer = StoreWriter(db_path)
+    writer = StoreWriter(db_path, serve=serve)
     try:
         cur = writer.cursor()
         try:
@@ -139,12 +144,13 @@ def check_paths(paths: Sequence[Path | str], db_path: Path, config: HealthConfig
                     if (change.state, change.reason) != (run.status, run.status_reason):
                         writer.put_lifecycle(change, update.ended.get(change.run_id))
             annotate_posthoc(cur, result.alerts, price)
-            new = _not_stored(cur, result.alerts)
+            new = not_stored(cur, result.alerts)
         finally:
             cur.close()
         writer.put_alerts(new)
         writer.call(partial(store_gpu_cost, run_ids=run_ids))
         writer.flush()
+        result.stored = len(new)
     finally:
         writer.close()
     return result
@@ -156,16 +162,9 @@ class CheckResult:
     runs: list[StoredRun] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
     changes: list[LifecycleChange] = field(default_factory=list)  # each run's final state
+    problems: list[FileProblem] = field(default_factory=list)  # what could not be read
+    stored: int = 0  # alerts the history did not hold before
 
-
-def _not_stored(cur: duckdb.DuckDBPyConnection, alerts: list[Alert]) -> list[Alert]:
-    """Alerts a previous `check` of the same database has not stored yet (no duplicates)."""
-    run_ids = sorted({a.run_id for a in alerts if a.run_id})
-    if not run_ids:
-        return alerts
-    rows = cur.execute(
-        "SELECT run_id, detector, severity, step, metric FROM alerts "
-        "WHERE list_contains(?, run_id)", [run_ids]
-    ).fetchall()
-    seen = {tuple(r) for r in rows}
-    return [a for a in alerts if (a.run_id, a.detector, a.severity, a.step, a.metric) not in seen]
+    @property
+    def unreadable(self) -> list[FileProblem]:
+        return [p for p in self.problems if p.unreadable]

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 
-from cockpit.ingest.formats import detect_format, is_crash_log
+from cockpit.ingest.formats import detect_format, is_crash_log, not_a_metric_log
 from cockpit.sources import LOCAL, ByteSource
 
 SKIP_DIRS = frozenset({".git", ".venv", "venv", "__pycache__", "node_modules", ".ipynb_checkpoints",
@@ -123,21 +123,41 @@ def _hparams_sources(folder: PurePath, source: ByteSource) -> list[SourceSpec]:
     return [SourceSpec(folder / f, "tfevents") for f in sorted(files) if f.startswith(_TFEVENTS)]
 
 
-def discover(root: PurePath, source: ByteSource = LOCAL) -> list[RunSpec]:
+@dataclass(slots=True)
+class Unread:
+    """A folder or file discovery could not read, or a log-like file it could not recognise."""
+
+    path: str
+    reason: str
+    unreadable: bool = True  # False: readable, but not a log Cockpit recognises
+
+
+# Names of files that are meant to be metric logs: one that is not recognised is said so.
+_LOG_SUFFIXES = (".jsonl", ".ndjson", ".csv")
+
+
+def discover(root: PurePath, source: ByteSource = LOCAL,
+             unread: list[Unread] | None = None) -> list[RunSpec]:
     """Every run under `root` (a folder, or a single log file whose folder is the run),
     listed and sniffed through `source`. Paths stay the source's own (a remote path is never
-    a local `Path`, so nothing can read it from this machine by mistake)."""
+    a local `Path`, so nothing can read it from this machine by mistake). Folders and files
+    that could not be read, and metric-log names whose content is not one, are added to
+    `unread`."""
     root = Path(root) if source is LOCAL else root
+    problems: list[Unread] = unread if unread is not None else []
     if source.is_file(root):
         fmt = detect_format(root, source)
         if fmt is None:
+            _not_a_log(root, source, problems, named=True)
             return []
         run_dir = root.parent
         return _qualified([RunSpec(run_id_for(run_dir, source), run_dir.name, run_dir, run_dir,
                                    [SourceSpec(root, fmt)], source=source)], source)
     runs: list[RunSpec] = []
+    pending: set[PurePath] = {root}  # folders listed by their parent and not yet walked
     for dirpath, dirnames, filenames in source.walk(root):
         here = dirpath
+        pending.discard(here)
         dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith("."))
         if "meta.yaml" in filenames and "metrics" in dirnames:
             mlflow = _mlflow_run(here, root, source)
@@ -172,6 +192,8 @@ def discover(root: PurePath, source: ByteSource = LOCAL) -> list[RunSpec]:
                 sources.append(SourceSpec(here / filename, fmt))
             elif is_crash_log(here / filename):
                 stdout_logs.append(SourceSpec(here / filename, "text"))
+            elif filename.lower().endswith(_LOG_SUFFIXES) and not not_a_metric_log(filename):
+                _not_a_log(here / filename, source, problems)
         if any(f.startswith(_TFEVENTS) for f in filenames):
             for child in [d for d in dirnames if _HPARAMS_CHILD.fullmatch(d)]:
                 dirnames.remove(child)
@@ -181,6 +203,9 @@ def discover(root: PurePath, source: ByteSource = LOCAL) -> list[RunSpec]:
             sources += stdout_logs
             runs.append(RunSpec(run_id_for(here, source), _run_name(here, root, source), here, root,
                                 sources, source=source))
+        pending.update(here / d for d in dirnames if not _is_link(here / d, source))
+    # A folder that was listed but never walked could not be opened (os.walk skips it).
+    problems.extend(Unread(str(p), "cannot be listed") for p in sorted(pending))
     return _qualified(runs, source)
 
 
@@ -193,3 +218,21 @@ def _qualified(runs: list[RunSpec], source: ByteSource) -> list[RunSpec]:
                 if not src.identity.startswith(source.name):
                     src.identity = identity_of(PurePath(src.identity), source)
     return runs
+
+
+def _is_link(path: PurePath, source: ByteSource) -> bool:
+    return source is LOCAL and Path(path).is_symlink()  # os.walk lists links, does not follow
+
+
+def _not_a_log(path: PurePath, source: ByteSource, problems: list[Unread],
+               named: bool = False) -> None:
+    """Say why a file that was named, or is named like a metric log, was not read (a remote
+    file is not opened for it: discovery repeats every few seconds)."""
+    if source is LOCAL:
+        try:
+            source.open(path).close()
+        except OSError as err:
+            problems.append(Unread(str(path), f"cannot be read ({err.strerror or err})"))
+            return
+    if named or path.name.lower().endswith(_LOG_SUFFIXES):
+        problems.append(Unread(str(path), "holds no metrics Cockpit recognises", unreadable=False))

@@ -20,17 +20,19 @@ from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any, Protocol
 
 import duckdb
+import numpy as np
 
-from cockpit.ingest.follower import HEAD, FileFollower, FollowerState, head_signature
+from cockpit.ingest.follower import HEAD, FileFollower, FollowerState, Generation, head_signature
 from cockpit.ingest.formats import make_reader, priority
 from cockpit.model.alert import Alert
 from cockpit.model.batch import IngestBatch, RunRow, SeriesRow
 from cockpit.model.keys import canonical_key
 from cockpit.model.lifecycle import LifecycleChange
-from cockpit.model.records import PointBuffer, ReadResult
+from cockpit.model.records import PointBuffer, ReadResult, RunEvent
 from cockpit.model.roles import RoleChoice, assign_roles, roles_by_key
-from cockpit.monitor.discovery import RunSpec, SourceSpec, discover
+from cockpit.monitor.discovery import RunSpec, SourceSpec, Unread, discover, identity_of
 from cockpit.monitor.lifecycle import declared_state
+from cockpit.monitor.report import FileProblem, Unreadable
 from cockpit.monitor.runlife import LifecycleHealth, LifecycleTracker, Update
 from cockpit.sources import LOCAL, ByteSource, Reachability, SourceUnavailable
 from cockpit.sources.location import BadLocation, Location, parse_location
@@ -89,6 +91,11 @@ class _Run:
     meta_mtime: float = -1.0  # MLflow meta.yaml, re-read when it changes
     held: str | None = None  # why its place cannot be read now (unreachable, vanished)
     last_point_wall: float | None = None  # wall clock of the first point seen live
+    # The history holds points the health monitor has not seen (stored before a restart, or
+    # bulk-loaded): they are replayed into it before it judges anything new of this run.
+    replay: bool = False
+    replayed: bool = False  # rebuilt from the history: its alerts may repeat stored ones
+    stored_status: str | None = None  # the status the history held when the run was adopted
 
 
 @dataclass
@@ -154,6 +161,7 @@ class IngestEngine:
         self.recordings = recordings  # store run folders' GPU recordings as they are found
         self._recorded: dict[str, tuple[int, int]] = {}  # recording -> (inode, size) stored
         self.runs: dict[str, _Run] = {}
+        self.unread: dict[str, Unread] = {}  # folders and files discovery could not read
         self.stats = IngestStats()
         self._last_scan = 0.0
         self._stop = threading.Event()
@@ -190,11 +198,12 @@ class IngestEngine:
 
     def rescan(self) -> None:
         self._last_scan = time.monotonic()
+        unread: list[Unread] = []
         for root in list(self.roots):
             if not root.source.reachability().ok:
                 continue  # its runs say so (_check_reachability); nothing to list meanwhile
             try:
-                found = discover(root.path, root.source)
+                found = discover(root.path, root.source, unread=unread)
             except SourceUnavailable:
                 continue  # went down meanwhile: the next poll marks its runs
             except FileNotFoundError:
@@ -209,6 +218,10 @@ class IngestEngine:
                     self._release(run)
             for spec in found:
                 self._adopt(spec)
+        self.unread = {u.path: u for u in unread}
+        if any(u.unreadable for u in unread):
+            first = next(u for u in unread if u.unreadable)
+            self.stats.last_error = f"{first.path} {first.reason}"
         if self.recordings:
             try:
                 self.ingest_recordings()
@@ -233,11 +246,19 @@ class IngestEngine:
                 existing.follower.path = src.path  # a moving file (HF checkpoints)
                 continue
             kwargs: dict[str, Any] = {"key": src.key} if src.fmt_needs_key() else {}
-            reader = make_reader(src.format, **kwargs)
-            follower = FileFollower(src.path, reader, self._stored_state(src.identity),
-                                    source=spec.source)
+            fresh = partial(make_reader, src.format, **kwargs)
+            stored = self._stored_state(src.identity)
+            follower = FileFollower(src.path, fresh(), stored, source=spec.source,
+                                    fresh_reader=fresh)
+            resumed = stored is not None and stored.offset > 0
+            if resumed:
+                run.replay = True
             rel = _relative(src.path, spec.path) if not src.key else f"metrics/{src.key}"
-            run.sources[src.identity] = _Source(src, follower, rel, src.format, priority(src.format))
+            # A file a previous watch was following on a live run: what it gained since is
+            # live growth, judged as an unbroken watch would judge it.
+            run.sources[src.identity] = _Source(
+                src, follower, rel, src.format, priority(src.format),
+                polled=resumed and run.stored_status in ("running", "stalled", "hung"))
         # Read the richest formats first so they claim their series before poorer copies.
         run.sources = dict(sorted(run.sources.items(), key=lambda kv: -kv[1].prio))
         if spec.mlflow:
@@ -263,19 +284,20 @@ class IngestEngine:
         cur = self.writer.cursor()
         try:
             row = cur.execute(
-                'SELECT dev, inode, "offset", head_sig, reader_state FROM sources WHERE path = ?',
-                [identity],
+                'SELECT dev, inode, "offset", head_sig, reader_state, tail_sig, bad_records, '
+                "first_bad, skipped FROM sources WHERE path = ?", [identity],
             ).fetchone()
         finally:
             cur.close()
         if row is None:
             return None
         return FollowerState(int(row[0] or 0), int(row[1] or 0), int(row[2] or 0), row[3] or "",
-                             json.loads(row[4]) if row[4] else None)
+                             json.loads(row[4]) if row[4] else None, row[5] or "",
+                             int(row[6] or 0), row[7], json.loads(row[8]) if row[8] else {})
 
     def _load_series(self, run: _Run) -> None:
-        """The run's stored series and role overrides; roles recomputed (and rewritten where a
-        stored row disagrees, e.g. after the schema migration or an override)."""
+        """The run's stored series, role overrides and status; roles recomputed (and rewritten
+        where a stored row disagrees, e.g. after the schema migration or an override)."""
         cur = self.writer.cursor()
         try:
             rows = cur.execute(
@@ -284,8 +306,11 @@ class IngestEngine:
             overrides = cur.execute(
                 "SELECT role, key FROM role_overrides WHERE run_id = ?", [run.row.run_id]
             ).fetchall()
+            status = cur.execute("SELECT status FROM runs WHERE run_id = ?",
+                                 [run.row.run_id]).fetchone()
         finally:
             cur.close()
+        run.stored_status = status[0] if status else None
         for source, key, canonical, fmt, role, rule in rows:
             run.series[(source, key)] = _Series(canonical, fmt, role, rule)
             run.owners[canonical] = fmt
@@ -326,7 +351,6 @@ class IngestEngine:
                         and run.spec.source is LOCAL):
                     total += self._try_bulk(run, src)
                 while True:
-                    rewrites = src.follower.rewrites
                     try:
                         result = src.follower.poll(final=final)
                     except SourceUnavailable:
@@ -334,30 +358,67 @@ class IngestEngine:
                     except OSError as err:
                         self.stats.last_error = f"cannot read {src.spec.identity}: {err}"
                         break
-                    if src.follower.rewrites != rewrites and self.health is not None:
-                        # A log that starts again from step 0: detectors start over too.
-                        self.health.finish(run.row.run_id)
+                    except Exception as err:  # a reader bug must not stop the other files
+                        log.exception("reading %s failed", src.spec.path)
+                        self.stats.last_error = f"cannot read {src.spec.path}: {err!r}"
+                        break
+                    generation = src.follower.generation
+                    if generation is not None:
+                        total += self._new_generation(run, src, generation)
                     if result is not None:
-                        total += self._emit(run, src, result, live=not final)
+                        total += self._emit(run, src, result, live=not final, regenerated=bool(
+                            generation is not None and generation.replaced))
                     if not (final and src.follower.more):
                         break
         if not final:
             self._announce(self.lifecycle.search_pending())
         return total
 
-    def _emit(self, run: _Run, src: _Source, result: ReadResult, live: bool = True) -> int:
+    def _new_generation(self, run: _Run, src: _Source, generation: Generation) -> int:
+        """The file became another one (follower's generations): a rotated file's points
+        move to its new name with what was still unread in it; replaced points are deleted
+        with the next batch, and the detectors start over from what the history then holds."""
+        if generation.replaced:
+            if self.health is not None:
+                self.health.finish(run.row.run_id)
+            run.replay = True
+            for gone in [k for k in run.series if k[0] == src.rel]:
+                del run.series[gone]  # claimed again by the new generation's batch
+            return 0
+        assert generation.rotated_to is not None and generation.old_state is not None
+        drained = generation.drained
+        old = generation.old_state
+        points, series, deletes = self._claim(run, src, drained.points)
+        self.writer.put_ingest(IngestBatch(
+            run=run.row, source=_relative(generation.rotated_to, run.spec.path),
+            source_path=identity_of(generation.rotated_to, run.spec.source), format=src.fmt,
+            points=points,
+            events=drained.events, params=drained.params, dev=old.dev, inode=old.inode,
+            offset=old.offset, head_sig=old.head_sig, reader_state=old.reader_state,
+            tail_sig=old.tail_sig, bad_records=old.bad_records, first_bad=old.first_bad,
+            skipped=old.skipped, series=series, deletes=deletes, relabel_from=src.rel,
+            histograms=drained.histograms))
+        self._announce(Update(alerts=self._observe(run, points, drained.events, drained.params)))
+        return len(points)
+
+    def _emit(self, run: _Run, src: _Source, result: ReadResult, live: bool = True,
+              regenerated: bool = False) -> int:
         points, series, deletes = self._claim(run, src, result.points)
         if result.bad_records:
             self.stats.bad_records += result.bad_records
             self.stats.last_error = f"{src.spec.identity}: {result.bad_records} unreadable record(s), " \
                                     f"e.g. {result.first_bad!r}"
+        if run.replay and self.health is not None and (len(points) or result.events):
+            self._replay(run, exclude=src.rel if regenerated else None)
         st = src.follower.state
         arrival = src.follower.mtime  # when the file last grew: the arrival time of its lines
         self.writer.put_ingest(IngestBatch(
             run=run.row, source=src.rel, source_path=src.spec.identity, format=src.fmt,
             points=points, events=result.events, params=result.params, dev=st.dev,
             inode=st.inode, offset=st.offset, head_sig=st.head_sig, reader_state=st.reader_state,
-            series=series, deletes=deletes, histograms=result.histograms,
+            tail_sig=st.tail_sig, bad_records=st.bad_records, first_bad=st.first_bad,
+            skipped=dict(st.skipped), series=series, deletes=deletes,
+            histograms=result.histograms, replace_source=regenerated,
             arrived_at=arrival if len(points) else None,
         ))
         self.stats.batches += 1
@@ -366,28 +427,72 @@ class IngestEngine:
             run.last_point_wall = time.time()
         flat = points.flat() if len(points) else points
         max_step, max_ts = _newest(flat)
-        alerts: list[Alert] = []
-        if self.health is not None:
-            if len(points):
-                ts = flat.ts
-                if live and arrival is not None and None in ts:
-                    # No time in the log: live checks take the arrival time instead.
-                    ts = [arrival if t is None else t for t in ts]
-                alerts += self.health.observe(run.row.run_id, run.row.name, flat.keys,
-                                              flat.steps, ts, flat.values)
-            for event in result.events:
-                alerts += self.health.observe_event(run.row.run_id, run.row.name, event)
-            if result.params:
-                self.health.note_params(run.row.run_id, run.row.name, result.params)
+        alerts = self._observe(run, points, result.events, result.params,
+                               arrival if live else None)
         self.lifecycle.on_batch(run.row.run_id, len(points), max_step, max_ts, arrival,
                                 result.events, grew=live and src.polled)
         src.polled = True
         # Live, a batch may change the state at once (an error line, a resumed run); an
         # import decides once every file is read (settle_status).
         update = self.lifecycle.review(run.row.run_id, time.time(), True) if live else Update()
-        update.alerts = alerts + update.alerts
+        update.alerts = alerts + self._fresh(update.alerts)
         self._announce(update)
         return len(points)
+
+    def _observe(self, run: _Run, points: PointBuffer, events: list[RunEvent],
+                 params: dict[str, Any] | None = None, arrival: float | None = None
+                 ) -> list[Alert]:
+        """Points in step order (as `check` replays them), then events, to the detectors;
+        returns the alerts they raise. `arrival`: live, the time points without a logged
+        time arrived (when their file grew), which the live checks take instead."""
+        if self.health is None:
+            return []
+        alerts: list[Alert] = []
+        if len(points):
+            flat = points.flat()
+            keys, steps, ts, values = _in_step_order(flat.keys, flat.steps, flat.ts, flat.values)
+            if arrival is not None and None in ts:
+                ts = [arrival if t is None else t for t in ts]
+            alerts += self.health.observe(run.row.run_id, run.row.name, keys, steps, ts, values)
+        for event in events:
+            alerts += self.health.observe_event(run.row.run_id, run.row.name, event)
+        if params:
+            self.health.note_params(run.row.run_id, run.row.name, params)
+        return self._fresh(alerts)
+
+    def _fresh(self, alerts: list[Alert]) -> list[Alert]:
+        """The alerts minus those a run rebuilt from the history raised before a restart."""
+        rebuilt = {rid for rid, r in self.runs.items() if r.replayed}
+        if not alerts or not any(a.run_id in rebuilt for a in alerts):
+            return alerts
+        from cockpit.health.posthoc import not_stored
+
+        cur = self.writer.cursor()
+        try:
+            again = not_stored(cur, [a for a in alerts if a.run_id in rebuilt])
+        finally:
+            cur.close()
+        return [a for a in alerts if a.run_id not in rebuilt] + again
+
+    def _replay(self, run: _Run, exclude: str | None = None, keep_alerts: bool = False) -> None:
+        """Rebuild the run's detector state from its stored points (after a restart, a
+        replaced file or a bulk load), so what fires next is what an unbroken watch would
+        fire. Alerts the replay raises were raised before, unless `keep_alerts`."""
+        from cockpit.health.posthoc import replay_stored_run
+
+        assert self.health is not None
+        run.replay = False
+        run.replayed = True
+        self.writer.flush()
+        self.health.finish(run.row.run_id)
+        cur = self.writer.cursor()
+        try:
+            alerts = replay_stored_run(cur, self.health, run.row.run_id,  # type: ignore[arg-type]
+                                       run.row.name, exclude_source=exclude).alerts
+        finally:
+            cur.close()
+        if keep_alerts:
+            self._announce(Update(alerts=self._fresh(alerts)))
 
     def _announce(self, update: Update) -> None:
         """Store and hand on what the lifecycle decided and the alerts raised with it."""
@@ -427,7 +532,8 @@ class IngestEngine:
             run=run.row, source=src.rel, source_path=src.spec.identity, format=src.fmt,
             points=PointBuffer(), dev=os.stat(plan.path).st_dev, inode=plan.inode,
             offset=plan.size, reader_state=src.follower.reader.state(), series=series,
-            deletes=deletes, head_sig=head_signature(plan.head[: min(HEAD, plan.size)]))
+            deletes=deletes, head_sig=head_signature(plan.head[: min(HEAD, plan.size)]),
+            tail_sig=head_signature(plan.tail))
         ok = self.writer.bulk(batch, partial(bulk_jsonl.load, p=plan, run_id=run.row.run_id,
                                              source=src.rel, keys=keys))
         if not ok:
@@ -436,7 +542,9 @@ class IngestEngine:
                 self.health.set_roles(run.row.run_id, run.roles)
             src.follower.reader.restore({"row": 0})
             return 0
-        src.follower.skip_to(plan.size, batch.dev, plan.inode, batch.head_sig)
+        src.follower.skip_to(plan.size, batch.dev, plan.inode, batch.head_sig, batch.tail_sig)
+        if self.health is not None:  # the detectors see the bulk-loaded points too
+            self._replay(run, keep_alerts=True)
         n = plan.lines * len(keys)
         max_step, max_ts = self._stored_newest(run.row.run_id, src.rel)
         self.lifecycle.on_batch(run.row.run_id, n, max_step, max_ts, _mtime(plan.path), [])
@@ -537,6 +645,36 @@ class IngestEngine:
             stored += 1
         return stored
 
+    # ---- what was not read ----------------------------------------------------------
+    def stored_runs(self) -> set[str]:
+        """The ids of the engine's runs the history holds (a run needs a readable point)."""
+        cur = self.writer.cursor()
+        try:
+            rows = cur.execute("SELECT run_id FROM runs WHERE list_contains(?, run_id)",
+                               [list(self.runs)]).fetchall()
+        finally:
+            cur.close()
+        return {r[0] for r in rows}
+
+    def problems(self, stored: set[str] | None = None) -> list[FileProblem]:
+        """Every folder and file that could not be read, or only in part. `stored`: the runs
+        the history holds; a followed file of any other run held no readable point."""
+        out = [FileProblem(u.path, u.reason, u.unreadable) for u in self.unread.values()]
+        for run in self.runs.values():
+            for src in run.sources.values():
+                follower = src.follower
+                if follower.unreadable:
+                    out.append(FileProblem(str(src.spec.path), follower.unreadable, True))
+                    continue
+                st = follower.state
+                counts = Unreadable(st.bad_records, st.first_bad, st.skipped)
+                reasons = [counts.sentence()] if counts.total else []
+                if stored is not None and run.row.run_id not in stored:
+                    reasons.insert(0, "holds no readable point")
+                if reasons:
+                    out.append(FileProblem(str(src.spec.path), "; ".join(reasons)))
+        return sorted(out, key=lambda p: p.path)
+
     # ---- background thread -----------------------------------------------------------
     def start(self) -> None:
         if self._thread is None:
@@ -576,8 +714,16 @@ class IngestEngine:
 
     def check_lifecycle(self, now: float | None = None) -> Update:
         """Look at every run's writers and re-decide its state (on the engine thread, which
-        owns the health monitor); hung and stalled runs raise their `stall` alert here."""
+        owns the health monitor); hung and stalled runs raise their `stall` alert here. A
+        watch restarted over a run stored as live first rebuilds its detectors from the
+        history, so it keeps judging that run's silence as an unbroken watch would."""
+        if self.health is not None:
+            for run in self.runs.values():
+                if (run.replay and run.held is None
+                        and run.stored_status in ("running", "stalled", "hung")):
+                    self._replay(run)
         update = self.lifecycle.check(now)
+        update.alerts = self._fresh(update.alerts)
         self._announce(update)
         return update
 
@@ -697,6 +843,25 @@ class IngestEngine:
             self._stop.wait(0 if (busy and more) else self.poll_interval)
 
 
+def _in_step_order(keys: list[str], steps: list[int | None], ts: list[float | None],
+                   values: list[float]) -> tuple[list[Any], list[Any], list[Any], list[Any]]:
+    """A batch's points ordered by step, keys of one step in logging order (a reader hands
+    them over key by key): the lr of a step is known before its loss is judged."""
+    if len(steps) < 2 or None in steps:
+        return keys, steps, ts, values
+    if len(steps) <= 64:  # a poll of a live tail: plain Python is cheaper than numpy
+        if all(a <= b for a, b in zip(steps, steps[1:], strict=False)):  # type: ignore[operator]
+            return keys, steps, ts, values
+        pick = sorted(range(len(steps)), key=lambda i: steps[i] or 0)  # stable; no None here
+    else:
+        order = np.argsort(np.asarray(steps, dtype=np.int64), kind="stable")
+        if not (np.diff(order) < 0).any():
+            return keys, steps, ts, values
+        pick = order.tolist()
+    return ([keys[i] for i in pick], [steps[i] for i in pick], [ts[i] for i in pick],
+            [values[i] for i in pick])
+
+
 def _forget_recording(con: duckdb.DuckDBPyConnection, host: str) -> None:
     for table in ("gpu_samples", "gpu_processes"):
         con.execute(f"DELETE FROM {table} WHERE host = ?", [host])
@@ -732,6 +897,12 @@ def _newest(points: PointBuffer) -> tuple[int | None, float | None]:
     return (max(steps) if steps else None, max(times) if times else None)
 
 
+@dataclass(slots=True)
+class ImportResult:
+    run_ids: list[str]  # the runs stored (a folder whose files held no readable point is none)
+    problems: list[FileProblem]  # what could not be read, per folder or file
+
+
 def import_paths(
     paths: Sequence[RootLike],
     db_path: str | Path,
@@ -747,6 +918,21 @@ def import_paths(
     Running it again adds nothing: offsets are stored with the points. Each run then gets its
     final lifecycle decision; a run some local process still writes stays `running`.
     """
+    return import_report(paths, db_path, on_batch, health, writer, processes=processes,
+                         on_lifecycle=on_lifecycle).run_ids
+
+
+def import_report(
+    paths: Sequence[RootLike],
+    db_path: str | Path,
+    on_batch: Callable[[list[Alert]], None] | None = None,
+    health: HealthSink | None = None,
+    writer: StoreWriter | None = None,
+    serve: bool = False,
+    processes: ProcessSource | None = None,
+    on_lifecycle: Callable[[list[LifecycleChange]], None] | None = None,
+) -> ImportResult:
+    """`import_paths`, also saying what could not be read. `serve`: answer live reads."""
     roots = []
     for path in paths:
         try:
@@ -757,7 +943,7 @@ def import_paths(
             raise IngestError(f"{path} does not exist")
         roots.append(loc)
     own = writer is None
-    w = writer or StoreWriter(db_path)
+    w = writer or StoreWriter(db_path, serve=serve)
     try:
         if processes is None:
             from cockpit.sources.processes import LocalProcesses
@@ -773,7 +959,8 @@ def import_paths(
             for src in run.sources.values():
                 src.follower.close()
         w.flush()
-        return list(engine.runs)
+        stored = engine.stored_runs()
+        return ImportResult([r for r in engine.runs if r in stored], engine.problems(stored))
     finally:
         if own:
             w.close()

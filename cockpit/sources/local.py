@@ -9,6 +9,8 @@ from typing import IO
 
 from cockpit.sources.base import REACHABLE, FileStat, Reachability
 
+_PREAD_MAX = 1 << 20  # reads up to this size are one pread (signatures, small appends)
+
 
 def _stat(st: os.stat_result) -> FileStat:
     return FileStat(st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
@@ -26,6 +28,8 @@ class LocalOpenFile:
         return _stat(os.fstat(self._fh.fileno()))
 
     def read(self, offset: int, size: int | None = None) -> bytes:
+        if size is not None and size <= _PREAD_MAX:  # one syscall for the small reads
+            return os.pread(self._fh.fileno(), size, offset)
         self._fh.seek(offset)
         return self._fh.read() if size is None else self._fh.read(size)
 

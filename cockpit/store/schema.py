@@ -111,6 +111,15 @@ MIGRATIONS: list[list[str]] = [
             run_id VARCHAR, ts DOUBLE, state VARCHAR, previous VARCHAR, reason VARCHAR,
             evidence VARCHAR)""",
     ],
+    # v8: what each followed file held that could not be read (shown by check, import and
+    # runs), and the signature of the bytes before the offset, which tells appended data
+    # from a rewrite (cockpit.ingest.follower's generations).
+    [
+        "ALTER TABLE sources ADD COLUMN tail_sig VARCHAR",
+        "ALTER TABLE sources ADD COLUMN bad_records BIGINT",
+        "ALTER TABLE sources ADD COLUMN first_bad VARCHAR",
+        "ALTER TABLE sources ADD COLUMN skipped VARCHAR",  # JSON {reason: count}
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

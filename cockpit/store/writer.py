@@ -8,6 +8,7 @@ Other threads read through `cursor()`, which sees committed data while ingest ru
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import queue
@@ -24,7 +25,8 @@ from cockpit.model.alert import Alert
 from cockpit.model.batch import IngestBatch, RunRow, SeriesRow
 from cockpit.model.lifecycle import LifecycleChange
 from cockpit.model.records import Histogram
-from cockpit.store.db import connect
+from cockpit.store.db import StoreError, connect, storage_failure
+from cockpit.store.live import LiveServer
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +36,20 @@ MAX_GROUP_POINTS = 2_000_000  # points per transaction before committing
 class StoreWriter:
     """Owns the write connection on its own thread. Thread-safe `put_*`; `flush` waits."""
 
-    def __init__(self, db_path: str | Path) -> None:
+    def __init__(self, db_path: str | Path, serve: bool = False, file_access: bool = False) -> None:
+        """`serve`: answer live reads (cockpit.store.live) while this writer owns the history;
+        `file_access`: SQL may read and write files (the app's setting; off by default)."""
         self.db_path = Path(db_path)
-        self._root = connect(self.db_path)
+        self._root = connect(self.db_path, file_access=file_access)
         self._con = self._root.cursor()
+        self.server: LiveServer | None = None
+        if serve:
+            server = LiveServer(self._root.cursor, self.db_path, file_access)
+            try:
+                server.start()
+                self.server = server
+            except (OSError, StoreError) as err:  # the history works; only live reads do not
+                log.warning("no live reads for %s: %s", self.db_path, err)
         self._queue: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._closed = False
         self.error: Exception | None = None
@@ -108,7 +120,13 @@ class StoreWriter:
         if not done.wait(timeout):
             raise TimeoutError(f"database writer did not commit within {timeout} s")
         if self.error is not None:
-            raise self.error
+            raise self.failure() from self.error
+
+    def failure(self) -> Exception:
+        """The write failure as one sentence (a full disk, a damaged file) when it is one."""
+        err = self.error
+        assert err is not None
+        return storage_failure(self.db_path, err) or err
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A read connection for the calling thread; sees everything committed."""
@@ -118,6 +136,8 @@ class StoreWriter:
         if self._closed:
             return
         self._closed = True
+        if self.server is not None:
+            self.server.close()
         self._queue.put(("stop", None))
         self._thread.join(timeout=60)
         self._con.close()
@@ -167,7 +187,7 @@ class StoreWriter:
         try:
             self._apply(work)
         except Exception as err:  # keep serving flushes; report the failure there
-            log.exception("database write failed")
+            log.debug("database write failed", exc_info=True)
             self.error = err
 
     def _apply_bulk(self, batch: IngestBatch, load: Callable[[duckdb.DuckDBPyConnection], bool],
@@ -192,10 +212,13 @@ class StoreWriter:
                 self.last_commit = time.time()
             else:
                 con.execute("ROLLBACK")
-        except duckdb.Error:
+        except duckdb.Error as err:
             log.info("bulk load of %s fell back to streaming", batch.source_path, exc_info=True)
-            con.execute("ROLLBACK")
+            with contextlib.suppress(duckdb.Error):
+                con.execute("ROLLBACK")
             ok = False
+            if storage_failure(self.db_path, err) is not None:
+                self.error = err  # not the file's fault: the next flush says so
         finally:
             outcome.append(ok)
             done.set()
@@ -224,20 +247,47 @@ class StoreWriter:
                     payload(con)
             con.execute("COMMIT")
         except Exception:
-            con.execute("ROLLBACK")
+            with contextlib.suppress(duckdb.Error):  # a failed COMMIT has ended it already
+                con.execute("ROLLBACK")
             raise
         self.last_commit = time.time()
 
     def _write_ingest(self, con: duckdb.DuckDBPyConnection, batches: list[IngestBatch]) -> None:
+        """Store batches in order; a batch that starts a new generation of its file splits
+        the group, so its deletion or relabelling lands between the points before and after."""
+        start = 0
+        for i, b in enumerate(batches):
+            if (b.replace_source or b.relabel_from is not None) and i > start:
+                self._write_segment(con, batches[start:i])
+                start = i
+        self._write_segment(con, batches[start:])
+
+    def _write_segment(self, con: duckdb.DuckDBPyConnection, batches: list[IngestBatch]) -> None:
         runs: dict[str, IngestBatch] = {}
         for b in batches:
-            runs.setdefault(b.run.run_id, b)
+            if len(b.points) or b.events:  # a file with no readable point makes no run
+                runs.setdefault(b.run.run_id, b)
         for run_id, b in runs.items():
             con.execute(
                 "INSERT INTO runs (run_id, name, path, root, status, host) "
                 "VALUES (?, ?, ?, ?, 'running', ?) ON CONFLICT (run_id) DO NOTHING",
                 [run_id, b.run.name, b.run.path, b.run.root, b.run.host],
             )
+        regenerated: set[str] = set()
+        for b in batches:
+            if b.relabel_from is not None:  # the rotated file keeps its points and series
+                for table in _SOURCED:
+                    con.execute(f"UPDATE {table} SET source = ? WHERE run_id = ? AND source = ?",
+                                [b.source, b.run.run_id, b.relabel_from])
+                con.execute(
+                    "INSERT OR REPLACE INTO series SELECT run_id, canonical, key, ?, format, role, "
+                    "role_rule FROM series WHERE run_id = ? AND source = ?",
+                    [b.source, b.run.run_id, b.relabel_from])
+            if b.replace_source:  # the batch's own series rows are written below
+                for table in (*_SOURCED, "series"):
+                    con.execute(f"DELETE FROM {table} WHERE run_id = ? AND source = ?",
+                                [b.run.run_id, b.source])
+                regenerated.add(b.run.run_id)
         for b in batches:
             for key, sources in b.deletes:
                 for table in ("metrics", "series"):
@@ -261,10 +311,19 @@ class StoreWriter:
                             [rid, str(k), _param_text(v), b.source])
             con.execute(
                 'INSERT OR REPLACE INTO sources (path, run_id, format, dev, inode, "offset", head_sig, '
-                "reader_state, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "reader_state, updated_at, tail_sig, bad_records, first_bad, skipped) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [b.source_path, rid, b.format, b.dev, b.inode, b.offset, b.head_sig,
-                 json.dumps(b.reader_state or {}), time.time()],
+                 json.dumps(b.reader_state or {}), time.time(), b.tail_sig, b.bad_records,
+                 b.first_bad, json.dumps(b.skipped) if b.skipped else None],
             )
+        for run_id in regenerated:  # the run's extent as its points say now
+            con.execute(
+                """UPDATE runs SET started_at = s.t0, updated_at = coalesce(s.t1, updated_at),
+                     last_step = s.last
+                   FROM (SELECT min(ts) t0, max(ts) t1, max(step) last FROM metrics
+                         WHERE run_id = ?) s WHERE runs.run_id = ?""", [run_id, run_id])
+            summary.pop(run_id, None)
         arrived: dict[str, float] = {}
         for b in batches:
             if b.arrived_at is not None:
@@ -315,6 +374,8 @@ class StoreWriter:
             return {}
         code = np.concatenate(codes)
         step = np.concatenate(steps)
+        with np.errstate(invalid="ignore"):
+            step[~(np.abs(step) < 2.0**63)] = np.nan  # no BIGINT holds it: stored as no step
         ts = np.concatenate(tss)
         frame = {"code": code, "step": step, "ts": ts, "value": np.concatenate(values)}
         names = list(dims)
@@ -346,6 +407,10 @@ class StoreWriter:
                 t, st = ts[mask], step[mask]
                 summary[run_id] = (_nan(np.nanmin, t), _nan(np.nanmax, t), _nan(np.nanmax, st))
         return summary
+
+
+# Tables whose rows say which file of the run they came from (`source`).
+_SOURCED = ("metrics", "run_events", "histograms", "run_params")
 
 
 def _nan(fn: Callable[[np.ndarray], Any], arr: np.ndarray) -> float:

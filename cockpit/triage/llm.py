@@ -10,6 +10,7 @@ by content hash, so asking the same thing twice costs once.
 from __future__ import annotations
 
 import email.utils
+import json
 import random
 import threading
 import time
@@ -24,6 +25,11 @@ from cockpit.triage.cost import BudgetExceeded, CostBudget, Price, worst_case_in
 from cockpit.triage.endpoint import Endpoint
 
 MAX_WAIT = 120.0  # never sleep longer than this on one Retry-After
+MAX_REPLY_BYTES = 4 * 1024 * 1024  # a chat reply for triage is kilobytes; more is refused
+
+
+class ReplyTooLarge(Exception):
+    """The endpoint sent more than MAX_REPLY_BYTES: refused while reading, before parsing."""
 
 
 class LlmError(Exception):
@@ -140,6 +146,11 @@ class ChatClient:
                 self._count("rate_limited")
                 wait = retry_after_seconds(getattr(err.response, "headers", None))
                 last = "rate limited (429)"
+            except ReplyTooLarge as err:
+                self.budget.charge_worst(reservation)  # it ran, and may be billed
+                raise LlmError(f"{self.endpoint.base_url} sent a reply of {err}, over the "
+                               f"{MAX_REPLY_BYTES // 2**20} MiB a triage answer may take; it "
+                               "was refused unread") from None
             except openai.APIConnectionError as err:
                 self.budget.release(reservation)
                 last = f"cannot connect ({type(err).__name__})"
@@ -171,12 +182,26 @@ class ChatClient:
                        f"(last: {last})")
 
     def _create(self, msgs: list[dict[str, str]], max_tokens: int) -> Any:
+        """The reply as parsed JSON. Its body is read here, capped at MAX_REPLY_BYTES (by its
+        Content-Length or while it streams in), so nothing bigger is held or parsed."""
         kwargs: dict[str, Any] = {"model": self.endpoint.model, "messages": msgs,
                                   "temperature": self.temperature,
                                   self._token_param: max_tokens, "timeout": self.timeout}
         if self._json_mode:
             kwargs["response_format"] = {"type": "json_object"}
-        return self._client.chat.completions.create(**kwargs)
+        with self._client.chat.completions.with_streaming_response.create(**kwargs) as response:
+            length = str(response.headers.get("content-length") or "")
+            if length.isdigit() and int(length) > MAX_REPLY_BYTES:
+                raise ReplyTooLarge(f"{int(length):,} bytes")
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > MAX_REPLY_BYTES:
+                    raise ReplyTooLarge(f"more than {MAX_REPLY_BYTES:,} bytes")
+        try:
+            return json.loads(body)
+        except ValueError:
+            raise LlmError(f"{self.endpoint.base_url} sent a reply that is not JSON") from None
 
     def _adapt(self, message: str) -> bool:
         """Servers differ: some reject `response_format`, newer OpenAI models `max_tokens`."""
@@ -191,12 +216,12 @@ class ChatClient:
         return False
 
     def _finish(self, response: Any, reservation: Any, key: str, worst_in: int) -> Completion:
-        choices = getattr(response, "choices", None) or []
-        message = getattr(choices[0], "message", None) if choices else None
-        text = str(getattr(message, "content", None) or "")
-        usage = getattr(response, "usage", None)
-        in_tok = getattr(usage, "prompt_tokens", None)
-        out_tok = getattr(usage, "completion_tokens", None)
+        choices = _field(response, "choices") or []
+        message = _field(choices[0], "message") if isinstance(choices, list) and choices else None
+        text = str(_field(message, "content") or "")
+        usage = _field(response, "usage")
+        in_tok = _field(usage, "prompt_tokens")
+        out_tok = _field(usage, "completion_tokens")
         if not isinstance(in_tok, int) or not isinstance(out_tok, int):
             # No usage reported: count the worst case for input and one token per byte out.
             in_tok, out_tok = worst_in, len(text.encode("utf-8"))
@@ -212,6 +237,11 @@ class ChatClient:
                 raise Cancelled()
         else:
             self._sleep(seconds)
+
+
+def _field(obj: Any, name: str) -> Any:
+    """A field of a reply: parsed JSON (a dict) or an openai object."""
+    return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
 
 
 def make_client(endpoint: Endpoint, max_cost: float, price: Price | None = None,

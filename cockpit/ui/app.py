@@ -85,7 +85,8 @@ def build(options: AppOptions) -> tuple[MainWindow, Backend, LiveSeriesCache]:
         gpu_replay=options.gpu_replay, gpu_url=options.gpu_url,
         replay_pin_run=options.replay_pin_run,
         stall_after=options.stall_after, health=settings.detector_overrides(),
-        gpu_interval=settings.gpu_interval, notify=settings.notify_config(options.db_path)))
+        gpu_interval=settings.gpu_interval, notify=settings.notify_config(options.db_path),
+        sql_file_access=settings.sql_file_access))
     cache = LiveSeriesCache(backend.cursor, options.db_path)
     cache.ingest_rate_source = backend.ingest_rate
     window = MainWindow(

@@ -212,7 +212,6 @@ class LiveSeriesCache:
             try:
                 if cur is None:
                     cur = self._cursor_factory()
-                    cur.execute("SET enable_progress_bar = false")
                 self.poll(cur)
             except duckdb.Error as err:  # a locked or vanished file: say so and retry
                 self.snapshot = _with_error(self.snapshot, f"database read failed: {err}")

@@ -12,6 +12,7 @@ from typing import Any
 
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -67,6 +68,11 @@ class AppSettings:
     @property
     def gpu_interval(self) -> float:
         return min(max(self._get("gpu/interval_s", 1.0, float), 0.1), 60.0)
+
+    @property
+    def sql_file_access(self) -> bool:
+        """SQL (the console, live reads) may read and write files: off unless opted in."""
+        return str(self.q.value("sql/file_access", "false")).lower() in ("1", "true", "yes")
 
     @property
     def llm_base_url(self) -> str:
@@ -249,6 +255,10 @@ class SettingsDialog(QDialog):
         form.addRow("Theme", self.theme)
         form.addRow("Chart refresh", self.refresh)
         form.addRow("GPU sampling interval", self.gpu_interval)
+        self.sql_files = QCheckBox("SQL may use files (read_csv, COPY, ATTACH; from the next start)")
+        self.sql_files.setToolTip("Off: the SQL console and live reads see the history only")
+        self.sql_files.setChecked(settings.sql_file_access)
+        form.addRow("SQL console", self.sql_files)
         tabs.addTab(general, "General")
 
         self.detector_edits: dict[str, QLineEdit] = {}
@@ -309,6 +319,7 @@ class SettingsDialog(QDialog):
         q.setValue("ui/theme", self.theme.currentData())
         q.setValue("ui/refresh_hz", self.refresh.value())
         q.setValue("gpu/interval_s", self.gpu_interval.value())
+        q.setValue("sql/file_access", self.sql_files.isChecked())
         q.setValue("llm/base_url", self.base_url.text().strip())
         q.setValue("llm/model", self.model.text().strip())
         q.beginGroup("detectors")

@@ -1,8 +1,8 @@
 """Running console SQL off the GUI thread, read-only unless the user opted in.
 
-Qt-free. The console shares the process's DuckDB instance (a second read-only connection to
-the same file is not allowed in one process), so read-only is enforced by statement type:
-only SELECT-like statements and EXPLAIN pass unless writes are allowed.
+Qt-free. The console shares the process's DuckDB instance, which has no file access
+(cockpit.store.sql); statements go through the same check as `cockpit query` and the live
+socket, unless 'Allow writes' is ticked. Exports are written by a private in-memory DuckDB.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from typing import Any
 
 import duckdb
 
-READ_ONLY_TYPES = {"SELECT", "EXPLAIN"}
+from cockpit.store import sql as surface
+
 MAX_ROWS = 20_000
 
 
@@ -37,19 +38,20 @@ class QueryResult:
 def statements(sql: str, allow_writes: bool = False) -> list[str]:
     """Split `sql` into statements; reject writes unless allowed. One sentence on error."""
     try:
-        parsed = duckdb.extract_statements(sql)
-    except duckdb.Error as err:
-        raise QueryRejected(_first_line(err)) from None
-    if not parsed:
-        raise QueryRejected("nothing to run: the editor holds no statement")
-    if not allow_writes:
-        for st in parsed:
-            kind = str(st.type).rsplit(".", 1)[-1]
-            if kind not in READ_ONLY_TYPES:
-                raise QueryRejected(
-                    f"the console is read-only and this is a {kind} statement; tick "
-                    "'Allow writes' to run it")
-    return [st.query for st in parsed]
+        return surface.statements(sql, unsafe=allow_writes)
+    except surface.SqlRefused as err:
+        raise QueryRejected(console_sentence(err)) from None
+
+
+def console_sentence(err: Exception) -> str:
+    """The surface's sentence with the console's way out instead of `--unsafe-sql`."""
+    text = str(err)
+    if surface.UNSAFE_HINT in text:
+        return text.replace(surface.UNSAFE_HINT, "tick 'Allow writes', and for files turn on "
+                                                 "'SQL may use files' in Settings")
+    if "read-only here" in text:
+        return f"{text}; tick 'Allow writes' to run it"
+    return text
 
 
 def run(cur: duckdb.DuckDBPyConnection, sql: str, allow_writes: bool = False,
@@ -59,12 +61,12 @@ def run(cur: duckdb.DuckDBPyConnection, sql: str, allow_writes: bool = False,
     start = time.perf_counter()
     try:
         for part in parts[:-1]:
-            cur.execute(part)
+            cur.execute(part).fetchall()
         rel = cur.execute(parts[-1])
         description = rel.description or []
         rows = rel.fetchmany(max_rows + 1) if description else []
     except duckdb.Error as err:
-        raise QueryRejected(_first_line(err)) from None
+        raise QueryRejected(console_sentence(surface.explain(err))) from None
     columns = [d[0] for d in description]
     types = [str(d[1]) for d in description]
     truncated = len(rows) > max_rows
@@ -73,18 +75,25 @@ def run(cur: duckdb.DuckDBPyConnection, sql: str, allow_writes: bool = False,
 
 
 def export(cur: duckdb.DuckDBPyConnection, sql: str, path: Path, fmt: str) -> int:
-    """Write the full result of one SELECT to CSV or Parquet with DuckDB's COPY; returns rows."""
+    """Write the full result of one SELECT to CSV or Parquet; returns rows. The history's
+    connection has no file access: a private in-memory DuckDB writes the file."""
     parts = statements(sql, allow_writes=False)
     if len(parts) != 1:
         raise QueryRejected("export takes exactly one SELECT statement")
-    query = parts[0].strip().rstrip(";")
+    try:
+        data = cur.execute(parts[0]).fetchnumpy()
+    except duckdb.Error as err:
+        raise QueryRejected(console_sentence(surface.explain(err))) from None
     target = str(path).replace("'", "''")
     options = "FORMAT parquet" if fmt == "parquet" else "FORMAT csv, HEADER"
+    side = duckdb.connect()
     try:
-        cur.execute(f"COPY ({query}) TO '{target}' ({options})")
-        got = cur.fetchone()
+        side.register("result", data)
+        got = side.execute(f"COPY result TO '{target}' ({options})").fetchone()
     except duckdb.Error as err:
         raise QueryRejected(f"cannot export to {path}: {_first_line(err)}") from None
+    finally:
+        side.close()
     return int(got[0]) if got and got[0] is not None else 0
 
 

@@ -116,6 +116,12 @@ def _json_kind(doc: Any) -> str:
     return "json"
 
 
+# What a loader raises on a file whose content has an unexpected shape (a field of the wrong
+# type, a number too long to read): said as one sentence naming the file, never a traceback.
+_DATA_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError,
+                RecursionError, LookupError, zipfile.BadZipFile)
+
+
 def load_evals(path: str | Path, mapping: dict[str, str] | None = None,
                fmt: str | None = None) -> list[EvalRun]:
     """Every eval in `path` (a file or a folder), in a stable order."""
@@ -124,6 +130,17 @@ def load_evals(path: str | Path, mapping: dict[str, str] | None = None,
         raise EvalLoadError(f"{path} does not exist")
     if path.is_dir():
         return _load_folder(path, mapping)
+    try:
+        return _load_file(path, mapping, fmt)
+    except EvalLoadError:
+        raise
+    except _DATA_ERRORS as err:
+        text = str(err).strip().splitlines()[0][:160] if str(err).strip() else ""
+        raise EvalLoadError(f"{path} could not be read: its content has an unexpected shape "
+                            f"({type(err).__name__}{': ' + text if text else ''})") from None
+
+
+def _load_file(path: Path, mapping: dict[str, str] | None, fmt: str | None) -> list[EvalRun]:
     if fmt is not None and fmt not in FORMATS:
         raise EvalLoadError(f"unknown eval format {fmt!r}; known: {', '.join(FORMATS)}")
     doc: Any = None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+import zlib
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,17 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> byte
     return bytes(reader.read())
 
 
+def _data_errors() -> tuple[type[Exception], ...]:
+    """What reading a damaged entry raises: deflate and zstd data errors, "compression method
+    99" (RuntimeError's NotImplementedError), a bad length (ValueError)."""
+    errors: tuple[type[Exception], ...] = (ValueError, RuntimeError, zlib.error)
+    try:
+        import zstandard
+    except ImportError:
+        return errors
+    return (*errors, zstandard.ZstdError)
+
+
 def _json(data: bytes, what: str, path: Path) -> Any:
     try:
         return orjson.loads(data)
@@ -72,7 +84,8 @@ def _json(data: bytes, what: str, path: Path) -> Any:
 def load_inspect_zip(path: Path) -> EvalRun:
     try:
         zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as err:
+    except (zipfile.BadZipFile, OSError, NotImplementedError, ValueError) as err:
+        # NotImplementedError: "zip file version 9.9"; ValueError: a damaged directory field
         raise EvalLoadError(f"{path} is not a readable Inspect .eval zip ({err})") from None
     with zf:
         infos = {i.filename: i for i in zf.infolist()}
@@ -90,7 +103,7 @@ def load_inspect_zip(path: Path) -> EvalRun:
                     samples.append(_chunked_sample(zf, infos, name, path))
         except (zipfile.BadZipFile, OSError, EOFError) as err:
             raise EvalLoadError(f"{path} is a damaged zip ({err})") from None
-        except (ValueError, RuntimeError) as err:  # zstd/deflate data errors
+        except _data_errors() as err:
             raise EvalLoadError(f"{path} has a damaged entry ({err})") from None
     if not isinstance(header, dict):
         raise EvalLoadError(f"{path}: {head_name} is not a JSON object")

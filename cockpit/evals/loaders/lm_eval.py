@@ -38,7 +38,8 @@ def is_results_doc(doc: Any) -> bool:
 
 
 def is_samples_row(row: Any) -> bool:
-    return isinstance(row, dict) and "doc_id" in row and (
+    """A per-sample row: a scalar `doc_id` (rows are grouped by it) and the responses."""
+    return isinstance(row, dict) and isinstance(row.get("doc_id"), str | int | float) and (
         "filtered_resps" in row or "resps" in row)
 
 

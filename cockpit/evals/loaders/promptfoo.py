@@ -49,19 +49,29 @@ def load_promptfoo(path: Path, doc: dict[str, Any]) -> list[EvalRun]:
         by_provider.setdefault(_provider(row), []).append(row)
     runs = []
     ordered = sorted(by_provider.items(),
-                     key=lambda kv: min(int(r.get("promptIdx") or 0) for r in kv[1]))
+                     key=lambda kv: min(_index(r, "promptIdx") for r in kv[1]))
     for provider, group in ordered:
         builder = SampleTableBuilder()
         # promptIdx counts (prompt, provider) pairs: several per provider = several prompts.
-        multi_prompt = len({int(r.get("promptIdx") or 0) for r in group}) > 1
-        for row in sorted(group, key=lambda r: (int(r.get("testIdx") or 0),
-                                                int(r.get("promptIdx") or 0))):
+        multi_prompt = len({_index(r, "promptIdx") for r in group}) > 1
+        for row in sorted(group, key=lambda r: (_index(r, "testIdx"), _index(r, "promptIdx"))):
             _add_row(builder, row, multi_prompt)
         runs.append(EvalRun(
             name=f"{title}:{provider}", path=str(path), model=provider, created_at=created,
             format="promptfoo", table=builder.build(), task=title,
         ))
     return runs
+
+
+def _index(row: dict[str, Any], name: str) -> int:
+    """A row's test or prompt index; 0 when absent or not a whole number (a damaged file)."""
+    value = row.get(name)
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return 0
+    try:
+        return int(float(value)) if abs(float(value)) < 2**53 else 0
+    except ValueError:
+        return 0
 
 
 def _ms(value: Any) -> float | None:

@@ -150,7 +150,9 @@ def _grade_column(values: list[Any]) -> tuple[np.ndarray, np.ndarray]:
     """(scores, correct) arrays, NaN where absent; numbers and booleans take a vector path."""
     kinds = set(map(type, values))
     if kinds and kinds <= {bool, int, float, type(None)}:
-        scores = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+        # An integer beyond a double (a damaged file) is no score: NaN, like a missing one.
+        scores = np.array([np.nan if v is None or (type(v) is int and abs(v) > 2**1023) else v
+                           for v in values], dtype=np.float64)
         scores[~np.isfinite(scores)] = np.nan
         correct = np.where((scores == 0.0) | (scores == 1.0), scores, np.nan)
         return scores, correct
@@ -236,7 +238,7 @@ def read_jsonl_records(path: Path, data: bytes) -> tuple[list[dict[str, Any]], l
                 continue
             try:  # bare NaN / Infinity tokens, as Python's json writes them
                 rec = json.loads(line.decode("utf-8", errors="replace"))
-            except ValueError:
+            except (ValueError, RecursionError):  # not JSON, or nested too deep to parse
                 bad += 1
                 continue
         if isinstance(rec, dict):
