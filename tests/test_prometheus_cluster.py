@@ -176,6 +176,18 @@ def test_watch_flags_the_starved_gpu_with_its_pod_and_not_the_healthy_one(
     assert ("node-a", 0, "pod/ml/train-starved-7c9fd/trainer", "train-starved") in held
     assert ("node-a", 1, "pod/ml/train-healthy-5d8f7b9c4-x2x4z/trainer", "train-healthy") in held
     assert ("node-b", 1, "hpc_job/4242", None) in held
+    # The pod's GPU time is the run's: held GPU-hours, the starved part wasted, and the
+    # warning says what it burned since its onset (issue 11's cost on label-attributed GPUs).
+    assert isinstance(evidence["gpu_hours_since_onset"], float)
+    con = connect(tmp_path / "h.duckdb", read_only=True)
+    try:
+        cost = dict((name, (gpu, wasted)) for name, gpu, wasted in con.execute(
+            "SELECT name, gpu_hours, wasted_gpu_hours FROM runs").fetchall())
+    finally:
+        con.close()
+    assert cost["train-starved"][0] > 0 and cost["train-healthy"][0] > 0
+    assert 0 < cost["train-starved"][1] <= cost["train-starved"][0]
+    assert not cost["train-healthy"][1]
 
 
 def _timeline_ok(samples: list[dict[str, Any]]) -> dict[tuple[str, int], list[float]]:

@@ -687,6 +687,7 @@ class IngestEngine:
         if self._thread is not None:
             self._thread.join(timeout=30)
             self._thread = None
+        self.store_gpu_cost()  # every run's GPU-hours as the telemetry stored so far says
         for run in self.runs.values():
             for src in run.sources.values():
                 src.follower.close()

@@ -138,7 +138,8 @@ class TelemetryPipeline:
         held: dict[tuple[str, int], int] = {}
         for key, rows in self.latest_processes.items():
             for row in rows:
-                if row.get("run_id") == run_id or int(row["pid"]) in wanted:
+                pid = row.get("pid")  # None for a workload named by labels (a pod, a job)
+                if row.get("run_id") == run_id or (pid is not None and int(pid) in wanted):
                     held[key] = held.get(key, 0) + int(row.get("used_mem") or 0)
         if not held:
             return None
