@@ -7,6 +7,7 @@ STAMP := $(VENV)/.installed
 .PHONY: run test lint bench demo clean samples
 
 $(BIN)/python:
+	bash scripts/need_venv.sh $(PY)
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
