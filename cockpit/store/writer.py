@@ -31,6 +31,13 @@ from cockpit.store.live import LiveServer
 log = logging.getLogger(__name__)
 
 MAX_GROUP_POINTS = 2_000_000  # points per transaction before committing
+MAX_GROUP_OPS = 1000  # queued items per transaction (thousands of small files: commit as we go)
+# DuckDB keeps every block it wrote cached until memory runs short (its default limit is 80 %
+# of RAM), so a live watcher's memory grew with its history (~25 MB per million points). The
+# writer trims that cache back to this size every TRIM_EVERY_S seconds by lowering the memory
+# limit for a moment; queries read evicted blocks back from the file (the OS caches it).
+TABLE_CACHE_BYTES = 4 * 2**20
+TRIM_EVERY_S = 5.0
 
 
 class StoreWriter:
@@ -54,7 +61,14 @@ class StoreWriter:
         self._closed = False
         self.error: Exception | None = None
         self.points_written = 0
+        self.transactions = 0  # finished (committed or rolled back): what waits measure
         self.last_commit = 0.0
+        # Runs whose row exists (inserted by this writer): later batches skip the keyed insert.
+        self._known_runs: set[str] = set()
+        self._txn_runs: set[str] = set()  # inserted in the open transaction
+        self._known_sources: set[str] = set()  # rows of `sources` this writer stored
+        self._txn_sources: set[str] = set()
+        self._next_trim = time.monotonic() + TRIM_EVERY_S
         self._thread = threading.Thread(target=self._loop, name="cockpit-writer", daemon=True)
         self._thread.start()
 
@@ -109,16 +123,18 @@ class StoreWriter:
         done = threading.Event()
         outcome: list[bool] = []
         self._queue.put(("bulk", (batch, load, outcome, done)))
-        if not done.wait(timeout):
-            raise TimeoutError(f"bulk load did not finish within {timeout} s")
+        self._wait(done, timeout, "bulk load did not finish")
         return bool(outcome and outcome[0])
 
     def flush(self, timeout: float = 30.0) -> None:
-        """Block until everything queued so far is committed; re-raise a writer failure."""
+        """Block until everything queued so far is committed; re-raise a writer failure.
+
+        `timeout` bounds the time without progress, not the whole wait: a long queue (an
+        import of thousands of runs) is waited for as long as transactions keep committing.
+        """
         done = threading.Event()
         self._queue.put(("flush", done))
-        if not done.wait(timeout):
-            raise TimeoutError(f"database writer did not commit within {timeout} s")
+        self._wait(done, timeout, "database writer did not commit")
         if self.error is not None:
             raise self.failure() from self.error
 
@@ -127,6 +143,20 @@ class StoreWriter:
         err = self.error
         assert err is not None
         return storage_failure(self.db_path, err) or err
+
+    def _wait(self, done: threading.Event, timeout: float, what: str) -> None:
+        """Wait for `done` while the writer makes progress; raise after `timeout` seconds in
+        which it finished no transaction (stuck) or when its thread is gone."""
+        progress = self.transactions
+        last = time.monotonic()
+        while not done.wait(min(1.0, timeout)):
+            now = time.monotonic()
+            if self.transactions != progress:
+                progress, last = self.transactions, now
+            elif now - last >= timeout:
+                raise TimeoutError(f"{what}: no transaction finished for {timeout:g} s")
+            if not self._thread.is_alive():
+                raise RuntimeError(f"{what}: the database writer thread has stopped")
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A read connection for the calling thread; sees everything committed."""
@@ -157,7 +187,7 @@ class StoreWriter:
         while True:
             ops = [self._queue.get()]
             npoints = 0
-            while npoints < MAX_GROUP_POINTS:
+            while npoints < MAX_GROUP_POINTS and len(ops) < MAX_GROUP_OPS:
                 try:
                     op = self._queue.get_nowait()
                 except queue.Empty:
@@ -180,6 +210,9 @@ class StoreWriter:
                     payload.set()
             if stop:
                 return
+            if time.monotonic() >= self._next_trim:
+                self._next_trim = time.monotonic() + TRIM_EVERY_S
+                _trim_table_cache(self._con)
 
     def _apply_guarded(self, work: list[tuple[str, Any]]) -> None:
         if not work:
@@ -189,6 +222,8 @@ class StoreWriter:
         except Exception as err:  # keep serving flushes; report the failure there
             log.debug("database write failed", exc_info=True)
             self.error = err
+        finally:
+            self.transactions += 1
 
     def _apply_bulk(self, batch: IngestBatch, load: Callable[[duckdb.DuckDBPyConnection], bool],
                     outcome: list[bool], done: threading.Event) -> None:
@@ -209,7 +244,7 @@ class StoreWriter:
                        WHERE runs.run_id = ?""",
                     [batch.run.run_id, batch.source, batch.run.run_id])
                 con.execute("COMMIT")
-                self.last_commit = time.time()
+                self._committed()
             else:
                 con.execute("ROLLBACK")
         except duckdb.Error as err:
@@ -220,6 +255,9 @@ class StoreWriter:
             if storage_failure(self.db_path, err) is not None:
                 self.error = err  # not the file's fault: the next flush says so
         finally:
+            self._txn_runs.clear()
+            self._txn_sources.clear()
+            self.transactions += 1
             outcome.append(ok)
             done.set()
 
@@ -249,7 +287,16 @@ class StoreWriter:
         except Exception:
             with contextlib.suppress(duckdb.Error):  # a failed COMMIT has ended it already
                 con.execute("ROLLBACK")
+            self._txn_runs.clear()
+            self._txn_sources.clear()
             raise
+        self._committed()
+
+    def _committed(self) -> None:
+        self._known_runs |= self._txn_runs
+        self._known_sources |= self._txn_sources
+        self._txn_runs.clear()
+        self._txn_sources.clear()
         self.last_commit = time.time()
 
     def _write_ingest(self, con: duckdb.DuckDBPyConnection, batches: list[IngestBatch]) -> None:
@@ -263,16 +310,21 @@ class StoreWriter:
         self._write_segment(con, batches[start:])
 
     def _write_segment(self, con: duckdb.DuckDBPyConnection, batches: list[IngestBatch]) -> None:
-        runs: dict[str, IngestBatch] = {}
+        """A fixed number of statements however many files and runs the segment holds (rare
+        ones aside: new series, deletions, params): DuckDB spends ~1 ms on each statement (more
+        on a keyed upsert), so a statement per file per poll made a live watch's cost grow
+        with its runs and its history."""
         for b in batches:
-            if len(b.points) or b.events:  # a file with no readable point makes no run
-                runs.setdefault(b.run.run_id, b)
-        for run_id, b in runs.items():
-            con.execute(
-                "INSERT INTO runs (run_id, name, path, root, status, host) "
-                "VALUES (?, ?, ?, ?, 'running', ?) ON CONFLICT (run_id) DO NOTHING",
-                [run_id, b.run.name, b.run.path, b.run.root, b.run.host],
-            )
+            run = b.run
+            if not (len(b.points) or b.events):  # a file with no readable point makes no run
+                continue
+            if run.run_id not in self._known_runs and run.run_id not in self._txn_runs:
+                con.execute(
+                    "INSERT INTO runs (run_id, name, path, root, status, host) "
+                    "VALUES (?, ?, ?, ?, 'running', ?) ON CONFLICT (run_id) DO NOTHING",
+                    [run.run_id, run.name, run.path, run.root, run.host],
+                )
+                self._txn_runs.add(run.run_id)
         regenerated: set[str] = set()
         for b in batches:
             if b.relabel_from is not None:  # the rotated file keeps its points and series
@@ -309,14 +361,7 @@ class StoreWriter:
             for k, v in b.params.items():
                 con.execute("INSERT OR REPLACE INTO run_params VALUES (?, ?, ?, ?)",
                             [rid, str(k), _param_text(v), b.source])
-            con.execute(
-                'INSERT OR REPLACE INTO sources (path, run_id, format, dev, inode, "offset", head_sig, '
-                "reader_state, updated_at, tail_sig, bad_records, first_bad, skipped) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [b.source_path, rid, b.format, b.dev, b.inode, b.offset, b.head_sig,
-                 json.dumps(b.reader_state or {}), time.time(), b.tail_sig, b.bad_records,
-                 b.first_bad, json.dumps(b.skipped) if b.skipped else None],
-            )
+        self._txn_sources |= _upsert_sources(con, batches, self._known_sources)
         for run_id in regenerated:  # the run's extent as its points say now
             con.execute(
                 """UPDATE runs SET started_at = s.t0, updated_at = coalesce(s.t1, updated_at),
@@ -328,17 +373,10 @@ class StoreWriter:
         for b in batches:
             if b.arrived_at is not None:
                 arrived[b.run.run_id] = max(arrived.get(b.run.run_id, b.arrived_at), b.arrived_at)
-        for run_id, (t0, t1, last) in summary.items():
-            if t1 != t1:  # no timestamp in the log: when its file grew is the best we know
-                t1 = arrived.get(run_id, t1)
-            con.execute(
-                """UPDATE runs SET
-                     started_at = coalesce(least(started_at, ?), ?),
-                     updated_at = coalesce(greatest(updated_at, ?), ?),
-                     last_step = coalesce(greatest(last_step, ?), ?)
-                   WHERE run_id = ?""",
-                [*(_none(t0),) * 2, *(_none(t1),) * 2, *(_none_int(last),) * 2, run_id],
-            )
+        spans = {run_id: (t0, arrived.get(run_id, t1) if t1 != t1 else t1, last)
+                 for run_id, (t0, t1, last) in summary.items()}  # no log time: when it grew
+        if spans:
+            _update_run_spans(con, spans)
 
     def _insert_points(self, con: duckdb.DuckDBPyConnection, batches: list[IngestBatch]
                        ) -> dict[str, tuple[float, float, float]]:
@@ -397,26 +435,101 @@ class StoreWriter:
             con.unregister("points_frame")
             con.unregister("points_dims")
         self.points_written += len(code)
-        summary: dict[str, tuple[float, float, float]] = {}
-        run_codes: dict[str, list[int]] = {}
-        for i, (run_id, _, _) in enumerate(names):
-            run_codes.setdefault(run_id, []).append(i)
-        for run_id, cs in run_codes.items():
-            mask = np.isin(code, cs) if len(run_codes) > 1 else slice(None)
-            with np.errstate(all="ignore"):
-                t, st = ts[mask], step[mask]
-                summary[run_id] = (_nan(np.nanmin, t), _nan(np.nanmax, t), _nan(np.nanmax, st))
-        return summary
+        return _spans(names, code, ts, step)
 
 
 # Tables whose rows say which file of the run they came from (`source`).
 _SOURCED = ("metrics", "run_events", "histograms", "run_params")
 
 
-def _nan(fn: Callable[[np.ndarray], Any], arr: np.ndarray) -> float:
-    if not len(arr) or np.isnan(arr).all():
-        return float("nan")
-    return float(fn(arr))
+def _trim_table_cache(con: duckdb.DuckDBPyConnection) -> None:
+    """Evict cached table blocks beyond TABLE_CACHE_BYTES (they are read back from the file
+    when a query needs them): set a lower memory limit, which evicts, then the old one."""
+    try:
+        row = con.execute(
+            "SELECT sum(memory_usage_bytes) FILTER (WHERE tag = 'BASE_TABLE'), "
+            "sum(memory_usage_bytes), current_setting('memory_limit') FROM duckdb_memory()"
+        ).fetchall()[0]
+        if row[0] is None or row[0] <= TABLE_CACHE_BYTES:
+            return
+        cached, total, limit = int(row[0]), int(row[1]), str(row[2])
+        target = max(total - (cached - TABLE_CACHE_BYTES), 2 * TABLE_CACHE_BYTES)
+        con.execute(f"SET memory_limit = '{target // 2**20}MB'")
+        con.execute(f"SET memory_limit = '{limit}'")
+    except duckdb.Error:  # busy readers pinned too much: try again next time
+        log.debug("table cache trim skipped", exc_info=True)
+
+
+def _spans(names: list[tuple[str, str, str]], code: np.ndarray, ts: np.ndarray,
+           step: np.ndarray) -> dict[str, tuple[float, float, float]]:
+    """Per run of the inserted points: (min ts, max ts, max step), NaN where none is known."""
+    run_ids = list(dict.fromkeys(d[0] for d in names))
+    index = {r: i for i, r in enumerate(run_ids)}
+    run_of = np.array([index[d[0]] for d in names], dtype=np.intp)[code]
+    n = len(run_ids)
+    t0 = np.full(n, np.nan)
+    t1 = np.full(n, np.nan)
+    last = np.full(n, np.nan)
+    np.fmin.at(t0, run_of, ts)  # fmin/fmax skip NaN (a point with no time or no step)
+    np.fmax.at(t1, run_of, ts)
+    np.fmax.at(last, run_of, step)
+    return {r: (float(t0[i]), float(t1[i]), float(last[i])) for i, r in enumerate(run_ids)}
+
+
+def _upsert_sources(con: duckdb.DuckDBPyConnection, batches: list[IngestBatch],
+                    known: set[str]) -> set[str]:
+    """Every file's newest offset and reader state, in one statement per kind: an UPDATE in
+    place for files stored before (`known`), an insert for new ones (the last batch of a file
+    in the group wins). A keyed upsert per poll churned DuckDB's index and memory. Returns the
+    paths inserted."""
+    latest = {b.source_path: b for b in batches}
+    now = time.time()
+    rows = [{"path": b.source_path, "run_id": b.run.run_id, "format": b.format, "dev": b.dev,
+             "inode": b.inode, "offset": b.offset, "head_sig": b.head_sig,
+             "reader_state": json.dumps(b.reader_state or {}), "updated_at": now,
+             "tail_sig": b.tail_sig, "bad_records": b.bad_records, "first_bad": b.first_bad,
+             "skipped": json.dumps(b.skipped) if b.skipped else None}
+            for b in latest.values()]
+    old = [r for r in rows if r["path"] in known]
+    new = [r for r in rows if r["path"] not in known]
+    if old:
+        frame = {c: np.array([r[c] for r in old], dtype=object) for c in old[0]}
+        con.register("source_rows", frame)
+        try:
+            got = con.execute(
+                'UPDATE sources SET run_id = s.run_id, format = s.format, dev = s.dev::BIGINT, '
+                'inode = s.inode::BIGINT, "offset" = s."offset"::BIGINT, head_sig = s.head_sig, '
+                "reader_state = s.reader_state, updated_at = s.updated_at::DOUBLE, "
+                "tail_sig = s.tail_sig, bad_records = s.bad_records::BIGINT, "
+                "first_bad = s.first_bad::VARCHAR, skipped = s.skipped::VARCHAR "
+                "FROM source_rows s WHERE sources.path = s.path").fetchall()
+        finally:
+            con.unregister("source_rows")
+        if not got or got[0][0] != len(old):  # a row was removed meanwhile: store them all
+            new = new + old
+    if new:
+        _write_rows(con, "sources", new, replace=True)
+    return {str(r["path"]) for r in new}
+
+
+def _update_run_spans(con: duckdb.DuckDBPyConnection,
+                      summary: dict[str, tuple[float, float, float]]) -> None:
+    frame = {
+        "run_id": np.array(list(summary), dtype=object),
+        "t0": np.array([_none(v[0]) for v in summary.values()], dtype=object),
+        "t1": np.array([_none(v[1]) for v in summary.values()], dtype=object),
+        "last": np.array([_none_int(v[2]) for v in summary.values()], dtype=object),
+    }
+    con.register("run_spans", frame)
+    try:
+        con.execute(
+            """UPDATE runs SET
+                 started_at = coalesce(least(runs.started_at, s.t0::DOUBLE), s.t0::DOUBLE),
+                 updated_at = coalesce(greatest(runs.updated_at, s.t1::DOUBLE), s.t1::DOUBLE),
+                 last_step = coalesce(greatest(runs.last_step, s.last::BIGINT), s.last::BIGINT)
+               FROM run_spans s WHERE runs.run_id = s.run_id""")
+    finally:
+        con.unregister("run_spans")
 
 
 def _none(x: float) -> float | None:
@@ -493,15 +606,18 @@ def _write_lifecycle(con: duckdb.DuckDBPyConnection, change: LifecycleChange,
         "evidence": json.dumps(change.to_json()["evidence"], default=str)}])
 
 
-def _write_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any]]) -> None:
-    """Columnar append of dict rows (executemany costs ~1 ms a row in DuckDB)."""
+def _write_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any]],
+                replace: bool = False) -> None:
+    """Columnar append of dict rows (executemany costs ~1 ms a row in DuckDB); `replace`:
+    rows whose key exists replace it."""
     columns = sorted({c for row in rows for c in row})
     frame = {c: np.array([row.get(c) for row in rows], dtype=object) for c in columns}
     name = f"rows_{table}"
     con.register(name, frame)
     try:
         cols = ", ".join(f'"{c}"' for c in columns)
-        con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {name}")
+        verb = "INSERT OR REPLACE" if replace else "INSERT"
+        con.execute(f"{verb} INTO {table} ({cols}) SELECT {cols} FROM {name}")
     finally:
         con.unregister(name)
 
