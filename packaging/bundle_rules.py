@@ -23,7 +23,7 @@ NEVER_BUNDLED: tuple[str, ...] = (
     "pytest", "_pytest", "pytestqt", "pytest_timeout", "pluggy", "hypothesis",
     "mypy", "mypyc", "ruff",
     "IPython", "jupyter", "notebook", "matplotlib", "scipy", "pandas", "h5py", "numba",
-    "cupy", "OpenGL", "tkinter", "_tkinter", "setuptools", "pip",
+    "cupy", "OpenGL", "tkinter", "_tkinter", "setuptools", "pip", "nvitop",
     # Optional (secrets from the OS keyring; its Linux backend pulls cryptography, ~10 MB)
     # and a test-only SMTP server: the bundled app reads {env:NAME} secrets.
     "keyring", "aiosmtpd",
@@ -57,6 +57,8 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "gcsfs": ("gcsfs",),
     "adlfs": ("adlfs",),
     "moto": ("moto",),
+    "nvitop": ("nvitop",),
+    "py-spy": (),  # a profiler binary, no module
 }
 
 # Qt modules the app uses: QtCore/QtGui/QtWidgets everywhere, QtSvg for chart export
@@ -198,6 +200,7 @@ DIST_MODULES: dict[str, str] = {
     "pyside6-essentials": "PySide6",
     "pyqtgraph": "pyqtgraph",
     "apprise": "apprise",
+    "watchfiles": "watchfiles",
 }
 
 

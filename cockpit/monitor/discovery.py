@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 
@@ -123,6 +124,39 @@ def _hparams_sources(folder: PurePath, source: ByteSource) -> list[SourceSpec]:
     return [SourceSpec(folder / f, "tfevents") for f in sorted(files) if f.startswith(_TFEVENTS)]
 
 
+Detect = Callable[[PurePath, ByteSource], "str | None"]
+
+
+class FormatCache:
+    """`detect_format` that remembers: a file's format once known, and a file that is not a
+    log until it changes, so a repeated discovery reads no file it has sniffed before."""
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[int, PurePath], str] = {}
+        # (inode, size, mtime_ns) of files that were not logs when last sniffed
+        self._not_logs: dict[tuple[int, PurePath], tuple[int, int, int]] = {}
+
+    def detect(self, path: PurePath, source: ByteSource = LOCAL) -> str | None:
+        key = (id(source), path)
+        fmt = self._known.get(key)
+        if fmt is not None:
+            return fmt
+        try:
+            st = source.stat(path)
+        except OSError:
+            return None
+        seen = (st.inode, st.size, st.mtime_ns)
+        if self._not_logs.get(key) == seen:
+            return None
+        fmt = detect_format(path, source)
+        if fmt is None:
+            self._not_logs[key] = seen
+        else:
+            self._known[key] = fmt
+            self._not_logs.pop(key, None)
+        return fmt
+
+
 @dataclass(slots=True)
 class Unread:
     """A folder or file discovery could not read, or a log-like file it could not recognise."""
@@ -137,16 +171,16 @@ _LOG_SUFFIXES = (".jsonl", ".ndjson", ".csv")
 
 
 def discover(root: PurePath, source: ByteSource = LOCAL,
-             unread: list[Unread] | None = None) -> list[RunSpec]:
+             unread: list[Unread] | None = None, detect: Detect = detect_format) -> list[RunSpec]:
     """Every run under `root` (a folder, or a single log file whose folder is the run),
-    listed and sniffed through `source`. Paths stay the source's own (a remote path is never
+    listed and sniffed through `source` (`detect` decides each file's format). Paths stay the source's own (a remote path is never
     a local `Path`, so nothing can read it from this machine by mistake). Folders and files
     that could not be read, and metric-log names whose content is not one, are added to
     `unread`."""
     root = Path(root) if source is LOCAL else root
     problems: list[Unread] = unread if unread is not None else []
     if source.is_file(root):
-        fmt = detect_format(root, source)
+        fmt = detect(root, source)
         if fmt is None:
             _not_a_log(root, source, problems, named=True)
             return []
@@ -187,7 +221,7 @@ def discover(root: PurePath, source: ByteSource = LOCAL,
         dirnames[:] = [d for d in dirnames if not _CHECKPOINT.fullmatch(d)]
         stdout_logs = []
         for filename in sorted(filenames):
-            fmt = detect_format(here / filename, source)
+            fmt = detect(here / filename, source)
             if fmt is not None:
                 sources.append(SourceSpec(here / filename, fmt))
             elif is_crash_log(here / filename):

@@ -23,14 +23,23 @@ import duckdb
 import numpy as np
 
 from cockpit.ingest.follower import HEAD, FileFollower, FollowerState, Generation, head_signature
-from cockpit.ingest.formats import make_reader, priority
+from cockpit.ingest.formats import TELEMETRY_FILES, make_reader, priority
 from cockpit.model.alert import Alert
 from cockpit.model.batch import IngestBatch, RunRow, SeriesRow
 from cockpit.model.keys import canonical_key
 from cockpit.model.lifecycle import LifecycleChange
 from cockpit.model.records import PointBuffer, ReadResult, RunEvent
 from cockpit.model.roles import RoleChoice, assign_roles, roles_by_key
-from cockpit.monitor.discovery import RunSpec, SourceSpec, Unread, discover, identity_of
+from cockpit.monitor.changes import FolderWatcher
+from cockpit.monitor.discovery import (
+    SKIP_DIRS,
+    FormatCache,
+    RunSpec,
+    SourceSpec,
+    Unread,
+    discover,
+    identity_of,
+)
 from cockpit.monitor.lifecycle import declared_state
 from cockpit.monitor.report import FileProblem, Unreadable
 from cockpit.monitor.runlife import LifecycleHealth, LifecycleTracker, Update
@@ -44,6 +53,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RECORDING_SETTLE_S = 10.0  # a run folder's GPU recording is stored once it stops growing
+# With file change events a local file is read when the kernel says it changed; a file
+# nobody reported is still looked at after this long (events can be dropped), and every
+# folder is walked again this often. Without events (and for remote folders), an idle file is
+# polled less and less often, down to once every IDLE_POLL_MAX_S, so thousands of finished
+# runs cost next to nothing.
+SAFETY_POLL_S = 30.0
+FULL_RESCAN_S = 60.0
+IDLE_POLL_MAX_S = 2.0
 
 
 class IngestError(Exception):
@@ -69,6 +86,8 @@ class _Source:
     fmt: str
     prio: int
     polled: bool = False  # read once already by this engine: what comes next grew live
+    due: float = 0.0  # monotonic time of the next look without a change event
+    idle: int = 0  # looks in a row that found nothing new
 
 
 @dataclass
@@ -138,6 +157,7 @@ class IngestEngine:
         on_reachability: Callable[[str, Reachability], None] | None = None,
         processes: ProcessSource | None = None,
         on_lifecycle: Callable[[list[LifecycleChange]], None] | None = None,
+        events: bool = True,
     ) -> None:
         self.writer = writer
         self.roots: list[Location] = []
@@ -170,6 +190,17 @@ class IngestEngine:
         self._reach: dict[int, Reachability] = {}  # id(source) -> last state seen
         self._scheduler: dict[str, tuple[str, str]] = {}  # run_id -> (status, reason) from Slurm
         self._gone: dict[Location, float] = {}  # watched folders that vanished, since when
+        # Change detection: kernel events for local folders when available (`events`), else
+        # (and for remote folders) adaptive polling.
+        self.events = events
+        self._changes: FolderWatcher | None = None
+        self._wake = threading.Event()
+        self._sniff = FormatCache()
+        self._by_path: dict[str, _Source] = {}  # local followers by path (what events name)
+        self._rescan_wanted = False  # a path no follower reads changed: look for new files
+        self._rescan_at: float | None = None  # a deferred rescan (a GPU recording settling)
+        self._last_full_scan = 0.0
+        self.more = False  # the last poll stopped at a read limit somewhere: poll again now
         for root in roots:
             self.add_root(root)
 
@@ -194,16 +225,25 @@ class IngestEngine:
             if loc not in self.roots:
                 self.roots.append(loc)
         self._last_scan = 0.0
+        if self._changes is not None:
+            self._changes.set_roots(self._local_roots())
+        self._wake.set()
         return loc
+
+    def _local_roots(self) -> list[Path]:
+        return [Path(r.path) for r in self.roots if r.source is LOCAL]
 
     def rescan(self) -> None:
         self._last_scan = time.monotonic()
+        self._rescan_wanted = False
+        self._rescan_at = None
         unread: list[Unread] = []
         for root in list(self.roots):
             if not root.source.reachability().ok:
                 continue  # its runs say so (_check_reachability); nothing to list meanwhile
             try:
-                found = discover(root.path, root.source, unread=unread)
+                found = discover(root.path, root.source, unread=unread,
+                                 detect=self._sniff.detect)
             except SourceUnavailable:
                 continue  # went down meanwhile: the next poll marks its runs
             except FileNotFoundError:
@@ -219,6 +259,8 @@ class IngestEngine:
             for spec in found:
                 self._adopt(spec)
         self.unread = {u.path: u for u in unread}
+        self._by_path = {str(src.follower.path): src for run in self.runs.values()
+                         if run.spec.source is LOCAL for src in run.sources.values()}
         if any(u.unreadable for u in unread):
             first = next(u for u in unread if u.unreadable)
             self.stats.last_error = f"{first.path} {first.reason}"
@@ -342,17 +384,32 @@ class IngestEngine:
         self._apply_scheduler()
         if time.monotonic() - self._last_scan >= self.rescan_interval or final:
             self.rescan()
+        return self._poll(final=final)
+
+    def _poll(self, final: bool = False, changed: set[str] | None = None,
+              idle_cap: float = 0.0) -> int:
+        """Poll followers. With `changed` (the local paths events reported) only those, the
+        ones still draining a backlog and the ones whose idle look is due; with `idle_cap`
+        > 0 (no events) the ones whose backed-off poll is due; else every one."""
+        now = time.monotonic()
+        selective = changed is not None or idle_cap > 0
         total = 0
+        more = False
         for run in list(self.runs.values()):
             if run.held is not None:
                 continue  # its host or bucket is unreachable: read on from here once it is back
+            local = run.spec.source is LOCAL
             for src in list(run.sources.values()):
-                if (final and src.fmt == "jsonl" and src.follower.state.offset == 0
-                        and run.spec.source is LOCAL):
+                follower = src.follower
+                if selective and not (follower.more or now >= src.due or (
+                        changed is not None and local and str(follower.path) in changed)):
+                    continue
+                if final and src.fmt == "jsonl" and follower.state.offset == 0 and local:
                     total += self._try_bulk(run, src)
+                seen = False  # the file changed (poll returned a result)
                 while True:
                     try:
-                        result = src.follower.poll(final=final)
+                        result = follower.poll(final=final)
                     except SourceUnavailable:
                         break  # went down mid-poll: the next poll marks its runs
                     except OSError as err:
@@ -362,17 +419,29 @@ class IngestEngine:
                         log.exception("reading %s failed", src.spec.path)
                         self.stats.last_error = f"cannot read {src.spec.path}: {err!r}"
                         break
-                    generation = src.follower.generation
+                    generation = follower.generation
                     if generation is not None:
+                        seen = True
                         total += self._new_generation(run, src, generation)
                     if result is not None:
+                        seen = True
                         total += self._emit(run, src, result, live=not final, regenerated=bool(
                             generation is not None and generation.replaced))
-                    if not (final and src.follower.more):
+                    if not (final and follower.more):
                         break
+                more = more or follower.more
+                cap = idle_cap or (SAFETY_POLL_S if local else IDLE_POLL_MAX_S)
+                self._schedule(src, now, seen, cap)
+        self.more = more
         if not final:
             self._announce(self.lifecycle.search_pending())
         return total
+
+    def _schedule(self, src: _Source, now: float, changed: bool, cap: float) -> None:
+        """When to look at a file again if no event says it changed: soon after a change,
+        then backing off while it stays idle."""
+        src.idle = 0 if changed else src.idle + 1
+        src.due = now + min(self.poll_interval * (1 << min(src.idle, 16)), cap)
 
     def _new_generation(self, run: _Run, src: _Source, generation: Generation) -> int:
         """The file became another one (follower's generations): a rotated file's points
@@ -684,6 +753,10 @@ class IngestEngine:
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
+        if self._changes is not None:
+            self._changes.stop()
+            self._changes = None
         if self._thread is not None:
             self._thread.join(timeout=30)
             self._thread = None
@@ -822,26 +895,103 @@ class IngestEngine:
 
     def _loop(self) -> None:
         last_stall_check = last_cost = time.monotonic()
+        if self.events and self._changes is None:
+            self._changes = FolderWatcher(self._local_roots(), on_change=self._wake.set,
+                                          batch_ms=int(self.poll_interval * 1000))
+            self._changes.start()
         while not self._stop.is_set():
-            if time.monotonic() - last_cost >= self.cost_interval:
-                last_cost = time.monotonic()
+            self._wake.clear()  # before taking the changes: a later event wakes the next wait
+            now = time.monotonic()
+            if now - last_cost >= self.cost_interval:
+                last_cost = now
                 live = [r for r, life in self.lifecycle.runs.items()
                         if life.state in ("running", "hung", "stalled")]
                 self.store_gpu_cost(live)
-            if time.monotonic() - last_stall_check >= self.stall_check_interval:
-                last_stall_check = time.monotonic()
+            if now - last_stall_check >= self.stall_check_interval:
+                last_stall_check = now
                 try:
                     self.check_lifecycle()
                 except Exception:
                     log.exception("lifecycle check failed")
             try:
-                busy = self.poll_once()
+                busy = self._poll_changes(now)
             except Exception as err:  # keep watching; the status bar shows the problem
                 log.exception("ingest poll failed")
                 self.stats.last_error = str(err)
                 busy = 0
-            more = any(s.follower.more for r in self.runs.values() for s in r.sources.values())
-            self._stop.wait(0 if (busy and more) else self.poll_interval)
+            wait = 0.0 if (busy and self.more) else self.poll_interval
+            if self._using_events():
+                # Nothing to do until the kernel reports a change, a lifecycle check is due,
+                # a remote folder is due for a look or a file's idle look is due.
+                wait = max(wait, min(self.stall_check_interval, SAFETY_POLL_S,
+                                     self._next_due() - time.monotonic()))
+            if wait > 0:
+                self._wake.wait(wait)
+            if self._using_events() and not self._stop.is_set():
+                self._stop.wait(self._min_spacing(now))
+
+    def _using_events(self) -> bool:
+        return self._changes is not None and self._changes.failed is None
+
+    def _min_spacing(self, since: float) -> float:
+        """Events can arrive faster than polls are useful: at most one poll per interval."""
+        return max(0.0, since + self.poll_interval - time.monotonic())
+
+    def _next_due(self) -> float:
+        due = [src.due for run in self.runs.values() for src in run.sources.values()]
+        if any(r.source is not LOCAL for r in self.roots):
+            due.append(self._last_scan + self.rescan_interval)
+        return min(due, default=time.monotonic() + SAFETY_POLL_S)
+
+    def _poll_changes(self, now: float) -> int:
+        """One turn of the live loop: find new files if needed, then read what changed."""
+        self._check_reachability()
+        self._apply_scheduler()
+        if not self._using_events():
+            if now - self._last_scan >= self.rescan_interval:
+                self.rescan()
+            return self._poll(idle_cap=IDLE_POLL_MAX_S)
+        assert self._changes is not None
+        changed = self._changes.take()
+        if changed is None:  # events were missed: look at everything once
+            self.rescan()
+            self._last_full_scan = now
+            return self._poll()
+        self._note_unknown(changed, now)
+        if self._rescan_at is not None and now >= self._rescan_at:
+            self._rescan_wanted = True
+        remote = any(r.source is not LOCAL for r in self.roots)  # no events there: look
+        full = now - self._last_full_scan >= FULL_RESCAN_S
+        if (full or (self._rescan_wanted or remote)
+                and now - self._last_scan >= self.rescan_interval):
+            if full:
+                self._last_full_scan = now
+            self.rescan()
+        return self._poll(changed=changed)
+
+    def _note_unknown(self, changed: set[str], now: float) -> None:
+        """A changed path that no follower reads may be a new log: rescan (a GPU recording
+        being written: once it has settled)."""
+        roots = [str(r) for r in self._local_roots()]
+        for path in changed:
+            if path in self._by_path:
+                continue
+            parts = Path(_below(path, roots)).parts
+            if any(p in SKIP_DIRS or p.startswith(".") for p in parts[:-1]):
+                continue  # inside a folder discovery never enters (.git, checkpoints, ...)
+            if parts and parts[-1] in TELEMETRY_FILES:
+                if self.recordings:
+                    self._rescan_at = now + RECORDING_SETTLE_S + 1.0
+                continue
+            self._rescan_wanted = True
+
+
+def _below(path: str, roots: list[str]) -> str:
+    """`path` relative to the watched root that holds it (as is when none does)."""
+    for root in roots:
+        if path.startswith(root.rstrip("/") + "/"):
+            return path[len(root.rstrip("/")) + 1:]
+    return path
 
 
 def _in_step_order(keys: list[str], steps: list[int | None], ts: list[float | None],
