@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from cockpit.ingest import jsonl_columns
 from cockpit.ingest.reader import StreamReader
 from cockpit.model.keys import STEP_KEYS, TIME_KEYS
 from cockpit.model.records import ReadResult
@@ -38,6 +39,7 @@ SKIP_LIST = "a list that is not all numbers"
 SKIP_LONG_LIST = f"a list of more than {MAX_LIST} numbers"
 SKIP_DEEP = f"nesting deeper than {MAX_DEPTH} levels"
 SKIP_HUGE = "a number beyond the range of a double"
+SLICE = 1024 * 1024  # bytes parsed per orjson call (the lock is released between calls)
 
 _AXIS = frozenset(STEP_KEYS) | frozenset(TIME_KEYS)
 _NUM = (int, float)
@@ -56,6 +58,26 @@ def _loads_line(line: bytes) -> Any:
             return json.loads(line.decode("utf-8", errors="replace"))
         except RecursionError:
             raise ValueError("JSON nested too deeply") from None
+
+
+def _loads_slices(body: bytes) -> tuple[list[Any] | None, bool]:
+    """`_loads_chunk` over slices of about SLICE bytes: one orjson call holds the interpreter
+    lock for its whole parse (~90 ms for 16 MB), and the app's GUI thread would wait for it."""
+    if len(body) <= SLICE:
+        return _loads_chunk(body)
+    records: list[Any] = []
+    special = False
+    start = 0
+    while start < len(body):
+        end = body.find(b"\n", start + SLICE)
+        end = len(body) if end < 0 else end
+        got, had = _loads_chunk(body[start:end])
+        if got is None:
+            return None, False
+        records += got
+        special = special or had
+        start = end + 1
+    return records, special
 
 
 def _loads_chunk(body: bytes) -> tuple[list[Any] | None, bool]:
@@ -96,7 +118,9 @@ class JsonlReader(StreamReader):
             return result
         self.pending = buf[end + 1 :]
         body = buf[:end].rstrip(b"\r")
-        records, special = _loads_chunk(body)
+        if len(body) >= jsonl_columns.MIN_BYTES and self._uniform(body, result):
+            return result
+        records, special = _loads_slices(body)
         if records is None:
             records, special = self._line_by_line(body, result), False
         if not all(type(r) is dict for r in records):
@@ -107,6 +131,38 @@ class JsonlReader(StreamReader):
         if records:
             self._columns(records, special, result)
         return result
+
+    def _uniform(self, body: bytes, result: ReadResult) -> bool:
+        """A big chunk whose lines all hold the first line's numeric keys, parsed by DuckDB
+        (cockpit/ingest/jsonl_columns.py); False: read it the usual way."""
+        try:
+            first = orjson.loads(body[: body.find(b"\n")])
+        except orjson.JSONDecodeError:
+            return False
+        if not isinstance(first, dict):
+            return False
+        columns = jsonl_columns.uniform_columns(body, first)
+        if columns is None:
+            return False
+        n = len(next(iter(columns.values())))
+        start = self.row
+        self.row += n
+        step_key = next((k for k in STEP_KEYS if k in columns), None)
+        if step_key is not None and (np.abs(columns[step_key]) >= INT64).any():
+            return False  # a step beyond int64: the usual path decides (its position)
+        steps = (np.trunc(columns[step_key]).astype(np.int64) if step_key is not None
+                 else np.arange(start, start + n, dtype=np.int64))
+        time_key = next((k for k in TIME_KEYS if k in columns), None)
+        if time_key is None:
+            ts = np.full(n, np.nan)
+        else:
+            ts = columns[time_key]
+            if ts[0] > 1e11 or ts[-1] > 1e11:  # milliseconds since the epoch
+                ts = np.where(ts > 1e11, ts / 1000.0, ts)
+        for key, values in columns.items():
+            if key not in _AXIS:
+                result.points.add_block(key, steps, ts, values)
+        return True
 
     def _line_by_line(self, body: bytes, result: ReadResult) -> list[Any]:
         records = []
