@@ -8,10 +8,20 @@ import sys
 import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cockpit.cli.errors import CliError
-from cockpit.monitor.report import FileProblem
-from cockpit.store.db import default_db_path
+
+if TYPE_CHECKING:  # annotations only: `cockpit gpu` loads nothing of the monitor
+    from cockpit.monitor.report import FileProblem
+
+
+def default_db_path() -> Path:
+    """The history's default place (imported here, not at module level: `cockpit gpu` uses
+    these helpers and must not load DuckDB)."""
+    from cockpit.store.db import default_db_path as where
+
+    return where()
 
 
 def add_db_arg(parser: argparse.ArgumentParser) -> None:

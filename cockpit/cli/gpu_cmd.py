@@ -243,12 +243,13 @@ class _LiveScreen:
 
 def cmd_gpu(args: argparse.Namespace) -> int:
     _check_args(args)
-    from cockpit.telemetry.recorder import RecordingError, RecordingWriter
     from cockpit.telemetry.sources import TelemetryUnavailable
 
     interrupt_on_sigterm()
     recorder = None
     if args.record is not None:  # a bad destination is said before any source starts
+        from cockpit.telemetry.recorder import RecordingError, RecordingWriter
+
         try:
             recorder = RecordingWriter(args.record)
             recorder.check()

@@ -23,9 +23,13 @@ COMMANDS = [
     "cockpit.cli.notify_cmd",
     "cockpit.cli.doctor_cmd",
 ]
+# Commands that may run all day: `cockpit <name> ...` registers only its own module, so the
+# process loads nothing the command does not use (`cockpit gpu` never imports the history,
+# DuckDB or the readers).
+LEAN = {"gpu": "cockpit.cli.gpu_cmd"}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cockpit",
         description="Local-first ML-ops cockpit: watch training runs, GPUs and evals.",
@@ -34,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser.add_argument("--version", action="version", version=f"cockpit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
+    for name in [only] if only else COMMANDS:
         importlib.import_module(name).register(sub)
     return parser
 
@@ -42,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from cockpit.cli.errors import run_guarded
 
-    parser = build_parser()
+    words = sys.argv[1:] if argv is None else argv
+    parser = build_parser(LEAN.get(words[0]) if words else None)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         # Bare `cockpit` opens the app (SPEC §1).

@@ -185,6 +185,7 @@ class NvmlGateway:
         self._unsupported: set[tuple[str, int | None]] = set()
         self._gpm_pairs: dict[int, list[Any]] = {}
         self._gpm_primed: set[int] = set()
+        self._gpm_requests: dict[int, Any] = {}
         self._event_set: Any = None
         self._reasons_fn = "nvmlDeviceGetCurrentClocksEventReasons"
 
@@ -243,6 +244,7 @@ class NvmlGateway:
             for sample in pair:
                 self._call("nvmlGpmSampleFree", sample)
         self._gpm_pairs.clear()
+        self._gpm_requests.clear()
         self._call("nvmlShutdown")
         self._nvml = None
         self._available = False
@@ -379,20 +381,27 @@ class NvmlGateway:
 
     # -- cheap tier ------------------------------------------------------------------------
 
-    def read_device(self, index: int) -> DeviceReading:
-        """Utilization, memory, power and its limit, temperature, clocks, clock-event reasons."""
-        reading = DeviceReading()
+    def read_device(self, index: int, into: DeviceReading | None = None) -> DeviceReading:
+        """Utilization, memory, power and its limit, temperature, clocks, clock-event reasons.
+        `into`: a reading to overwrite (the sampler keeps one per GPU: no object per tick)."""
+        reading = into if into is not None else DeviceReading()
         handle = self._handle(index)
         if handle is NA:
+            for name in DeviceReading.__slots__:
+                setattr(reading, name, None)
             return reading
         util = self._call("nvmlDeviceGetUtilizationRates", handle, index=index)
         if util is not NA:
             reading.util_gpu = float(util.gpu)
             reading.util_mem = float(util.memory)
+        else:
+            reading.util_gpu = reading.util_mem = None
         memory = self._call("nvmlDeviceGetMemoryInfo", handle, index=index)
         if memory is not NA:
             reading.mem_used = int(memory.used)
             reading.mem_total = int(memory.total)
+        else:
+            reading.mem_used = reading.mem_total = None
         power = self._call("nvmlDeviceGetPowerUsage", handle, index=index)
         reading.power_w = None if power is NA else power / 1000.0
         limit = self._call("nvmlDeviceGetEnforcedPowerLimit", handle, index=index)
@@ -490,14 +499,17 @@ class NvmlGateway:
         if index not in self._gpm_primed:
             self._gpm_primed.add(index)
             return NA
+        request = self._gpm_requests.get(index)
         try:
-            request = self._nvml.c_nvmlGpmMetricsGet_t()
-            request.version = getattr(self._nvml, "NVML_GPM_METRICS_GET_VERSION", 1)
-            request.numMetrics = len(_GPM_METRICS)
+            if request is None:  # built once per GPU; only the sample pointers change
+                request = self._nvml.c_nvmlGpmMetricsGet_t()
+                request.version = getattr(self._nvml, "NVML_GPM_METRICS_GET_VERSION", 1)
+                request.numMetrics = len(_GPM_METRICS)
+                for slot, (_, metric_id) in enumerate(_GPM_METRICS):
+                    request.metrics[slot].metricId = metric_id
+                self._gpm_requests[index] = request
             request.sample1 = previous
             request.sample2 = current
-            for slot, (_, metric_id) in enumerate(_GPM_METRICS):
-                request.metrics[slot].metricId = metric_id
         except AttributeError:
             info.gpm_supported = False
             return NA

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import psutil
 
 from cockpit.telemetry.clock_reasons import reasons_text
-from cockpit.telemetry.nvml_gateway import NA, GpmReading, NvmlGateway
+from cockpit.telemetry.nvml_gateway import NA, DeviceReading, GpmReading, NvmlGateway
 from cockpit.telemetry.rows import (
     DRIVER_BUFFER_RESOLUTION,
     PROCESS_TICK_KEYS,
@@ -41,7 +41,7 @@ class SamplerConfig:
     process_interval_s: float = 1.0
     pcie_interval_s: float = 5.0
     events: bool = True
-    event_wait_ms: int = 500
+    event_wait_ms: int = 1000  # NVML blocks without the interpreter lock; 1 wake-up a second
     fill_gaps: bool = True
     max_backfill: int = 600
 
@@ -76,6 +76,7 @@ class Sampler:
         self._last_tick_ts: float | None = None
         self._pending_events: list[GpuEvent] = []
         self._names: dict[int, str | None] = {}
+        self._readings: dict[int, DeviceReading] = {}  # one per GPU, overwritten each tick
         self.invisible_pids: set[int] = set()
         self.ticks = 0
 
@@ -200,7 +201,10 @@ class Sampler:
         return batch
 
     def _read_device(self, index: int, now: float) -> GpuSample:
-        reading = self.gateway.read_device(index)
+        reading = self._readings.get(index)
+        if reading is None:
+            reading = self._readings[index] = DeviceReading()
+        self.gateway.read_device(index, into=reading)
         row = new_sample(now, self.host, index)
         row["util_gpu"] = reading.util_gpu
         row["util_mem"] = reading.util_mem

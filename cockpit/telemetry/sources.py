@@ -85,7 +85,7 @@ class LocalNvmlSource:
         try:
             while not stop.is_set():
                 try:
-                    yield self._queue.get(timeout=0.2)
+                    yield self._queue.get(timeout=1.0)  # `stop` is seen within a second
                 except queue.Empty:
                     continue
         finally:
