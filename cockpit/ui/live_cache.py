@@ -33,6 +33,7 @@ CursorFactory = Callable[[], duckdb.DuckDBPyConnection]
 
 GPU_FIELDS = ("util_gpu", "sm_active", "tensor_active", "mem_used", "power_w", "temp_c")
 GPU_WINDOW = 3000  # samples kept per GPU (5 minutes at 10 Hz)
+IDLE_POLL_S = 5.0  # with a change token that stands still, still read this often
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 
 
@@ -144,7 +145,14 @@ class LiveSeriesCache:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.cycles = 0
+        self.skipped = 0  # poll turns skipped because nothing was committed since the last
         self.ingest_rate_source: Callable[[], float | None] | None = None
+        # Something that changes whenever the history may have changed (the writer's count of
+        # transactions): while it stands still the poller reads nothing, so an app at rest
+        # costs no queries. None: poll every interval (a database another process writes).
+        self.change_token: Callable[[], object] | None = None
+        # Called (on the poller thread) after a poll that may have brought something new.
+        self.on_snapshot: Callable[[], None] | None = None
         # poller state (poller thread only)
         self._metrics_wm = -1
         self._alerts_wm = -1
@@ -208,15 +216,30 @@ class LiveSeriesCache:
     # ---- poller thread -----------------------------------------------------------------
     def _run(self) -> None:
         cur: duckdb.DuckDBPyConnection | None = None
+        token: object = None
+        last_poll = 0.0
+        woken = True
         while not self._stop.is_set():
-            try:
-                if cur is None:
-                    cur = self._cursor_factory()
-                self.poll(cur)
-            except duckdb.Error as err:  # a locked or vanished file: say so and retry
-                self.snapshot = _with_error(self.snapshot, f"database read failed: {err}")
-                cur = None
-            self._wake.wait(self.interval)
+            now = time.monotonic()
+            new_token = self.change_token() if self.change_token is not None else None
+            changed = woken or new_token is None or new_token != token
+            if changed or now - last_poll >= IDLE_POLL_S:
+                try:
+                    if cur is None:
+                        cur = self._cursor_factory()
+                    before = self.snapshot
+                    self.poll(cur)
+                    token, last_poll = new_token, now
+                    if not changed and _same_content(before, self.snapshot):
+                        self.snapshot = before  # a routine look found nothing: no new frame
+                    elif self.on_snapshot is not None:
+                        self.on_snapshot()
+                except duckdb.Error as err:  # a locked or vanished file: say so and retry
+                    self.snapshot = _with_error(self.snapshot, f"database read failed: {err}")
+                    cur = None
+            else:
+                self.skipped += 1
+            woken = self._wake.wait(self.interval)
             self._wake.clear()
         if cur is not None:
             cur.close()
@@ -555,6 +578,13 @@ def _db_bytes(path: Path | None) -> int:
         with contextlib.suppress(OSError):
             total += os.path.getsize(p)
     return total
+
+
+def _same_content(a: Snapshot, b: Snapshot) -> bool:
+    """Whether two snapshots show the same runs, alerts, series and evals (GPU rows and
+    processes only change through writes, which the change token already reports)."""
+    return (a.runs, a.alerts, a.keys, a.evals, a.error, a.points_total) == (
+        b.runs, b.alerts, b.keys, b.evals, b.error, b.points_total)
 
 
 def _with_error(snap: Snapshot, message: str) -> Snapshot:

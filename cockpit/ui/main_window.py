@@ -22,6 +22,7 @@ from PySide6.QtGui import (
     QShowEvent,
 )
 from PySide6.QtWidgets import (
+    QApplication,
     QDockWidget,
     QFileDialog,
     QLabel,
@@ -38,6 +39,7 @@ from cockpit.ui.commands import CommandPalette, CommandRegistry
 from cockpit.ui.compare_panel import ComparePanel
 from cockpit.ui.evals_panel import EvalsPanel
 from cockpit.ui.fleet_panel import FleetPanel
+from cockpit.ui.frame_pacer import FramePacer
 from cockpit.ui.gpu_panel import GpuPanel
 from cockpit.ui.histograms_panel import HistogramsPanel
 from cockpit.ui.hparams_panel import HParamsPanel
@@ -55,6 +57,7 @@ class MainWindow(QMainWindow):
     snapshotApplied = Signal(int)  # snapshot seq, after every panel took it
     settingsChanged = Signal()  # the settings dialog was accepted
     remoteDone = Signal(str, str)  # url, error ("" when watching): from the connecting thread
+    snapshotReady = Signal()  # the cache published a snapshot (emitted on its poller thread)
 
     def __init__(
         self,
@@ -139,6 +142,10 @@ class MainWindow(QMainWindow):
         self.frame_timer = QTimer(self)
         self.frame_timer.setInterval(int(1000 / self.settings.refresh_hz))
         self.frame_timer.timeout.connect(self.on_frame)
+        self.pacer = FramePacer(self.frame_timer, lambda: int(1000 / self.settings.refresh_hz))
+        QApplication.instance().installEventFilter(self.pacer)  # type: ignore[union-attr]
+        self.snapshotReady.connect(self.pacer.wake)  # queued: emitted by the cache's poller
+        cache.on_snapshot = self.snapshotReady.emit
         self.restore_layout()
 
     # ---- construction ------------------------------------------------------------------------
@@ -240,9 +247,11 @@ class MainWindow(QMainWindow):
         """Pull the newest snapshot (if any) and redraw what changed. GUI thread, no I/O."""
         t0 = time.perf_counter()
         snap = self.cache.snapshot
-        if snap.seq != self.snapshot_seq:
+        changed = snap.seq != self.snapshot_seq
+        if changed:
             self.apply_snapshot(snap)
-        self.charts.tick()
+        drew = self.charts.tick()
+        self.pacer.frame(changed or bool(drew), self.isMinimized())
         self.frame_ms.append((time.perf_counter() - t0) * 1000)
         del self.frame_ms[:-120]
 
@@ -498,9 +507,9 @@ class MainWindow(QMainWindow):
         return dialog
 
     def _settings_changed(self) -> None:
-        self.frame_timer.setInterval(int(1000 / self.settings.refresh_hz))
         self.notifier.min_severity = self.settings.desktop_min_severity
         self.settingsChanged.emit()
+        self.pacer.wake()
         self.apply_theme(theme.resolve(self.settings.theme))
 
     def show_shortcuts(self) -> None:
