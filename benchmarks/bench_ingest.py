@@ -92,12 +92,14 @@ def jsonl_throughput(lines: int, workdir: Path) -> list[dict[str, Any]]:
         "note": "bulk path (uniform file proven, DuckDB's parallel reader); same file, table "
                 "schema and process",
     }, {
-        "name": "  same file, streaming reader only (orjson, 1 core)",
+        "name": "  same file, streaming path only (bulk path off)",
         "ours": f"{points / streaming / 1e6:.2f} M points/s ({streaming:.1f} s)",
         "reference": reference,
         "ratio": round(ref / streaming, 2),
-        "target": "-",
-        "note": "what a non-uniform file or a live tail gets",
+        "target": ">= 0.5x (moonshot 1x)",
+        "note": "what every live tail and non-uniform file gets: 16 MB chunks, each proved "
+                "uniform and parsed by DuckDB's JSON reader into numpy columns "
+                "(cockpit/ingest/jsonl_columns.py), else orjson",
     }]
 
 

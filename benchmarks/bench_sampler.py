@@ -1,4 +1,12 @@
-"""GPU sampler overhead: CPU time per sample per GPU, and the sampler's memory.
+"""GPU sampler overhead: CPU time per sample per GPU, the sampler's memory, and `cockpit gpu`
+side by side with nvitop's Device API and `nvidia-smi -l` (issue 17).
+
+Side by side: each tool runs as its own process at 1 Hz for the same time, reading the same
+fields class (utilization, memory, power, temperature, clocks, processes; cockpit also GPM and
+PCIe), and its CPU (user + system, start-up included) and peak RSS come from wait4(). Without a
+GPU both read the same simulated GPUs: cockpit/telemetry/fake_nvml.py's `pynvml` stand-in put
+first on the child's PYTHONPATH, so every NVML call of either tool costs only its Python side;
+the rows say which NVML they ran on.
 
 Targets (issue 4): <= 0.5 % of one core per GPU at the default rate (1 Hz device reads, 1 Hz
 process/GPM tier, PCIe every 5 s on its own thread) and <= 60 MB RSS for the sampler.
@@ -14,15 +22,17 @@ latencies measured on an H100 (tests/fixtures/h100-runs/nvml_device_and_call_cos
 from __future__ import annotations
 
 import json
+import os
 import resource
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 from benchmarks.run_all import row
-from cockpit.telemetry.fake_nvml import FakeGpu, FakeNvml
+from cockpit.telemetry.fake_nvml import FakeGpu, FakeNvml, write_pynvml_shim
 from cockpit.telemetry.gpu_detectors import GpuHealthMonitor
 from cockpit.telemetry.nvml_gateway import NvmlGateway
 from cockpit.telemetry.replay import ReplaySource
@@ -167,6 +177,82 @@ def real_sampler_us(ticks: int) -> tuple[float | None, str]:
     return cpu, f"{gpus} GPU(s), real NVML, device + process + GPM tiers every tick"
 
 
+NVITOP_LOOP = """
+import sys, time
+from nvitop import Device
+seconds = int(sys.argv[1])
+devices = Device.all()
+start = time.monotonic()
+for tick in range(seconds):
+    for d in devices:
+        procs = d.processes()
+        print(d.index, d.gpu_utilization(), d.memory_utilization(), d.memory_used(),
+              d.memory_total(), d.power_usage(), d.power_limit(), d.temperature(), d.sm_clock(),
+              d.memory_clock(), [(p.pid, p.gpu_memory(), p.gpu_sm_utilization())
+                                 for p in procs.values()], flush=True)
+    time.sleep(max(0.0, start + tick + 1 - time.monotonic()))
+"""
+
+
+def _cost(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """CPU seconds (user + system, start-up included) and peak RSS (MB) of one child run."""
+    proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{argv[:4]} exited {proc.returncode}")
+    return usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+
+
+def side_by_side(seconds: int, gpus: int) -> list[dict]:
+    """`cockpit gpu`, nvitop's Device API and `nvidia-smi -l 1`, each at 1 Hz for `seconds`."""
+    real = NvmlGateway()
+    on_gpu = real.open()
+    real.close()
+    with tempfile.TemporaryDirectory(prefix="cockpit-bench-nvml-") as tmp:
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        if not on_gpu:
+            write_pynvml_shim(Path(tmp), gpus)
+            env["PYTHONPATH"] = f"{tmp}{os.pathsep}{ROOT}"
+        basis = ("real NVML" if on_gpu else
+                 f"no GPU here: both on the same fake NVML ({gpus} simulated busy GPUs, one "
+                 "process each), so NVML calls cost only their Python side")
+        ours_cpu, ours_rss = _cost([sys.executable, "-m", "cockpit", "gpu", "--count",
+                                    str(seconds * (real.device_count() if on_gpu else gpus))],
+                                   env)
+        rows = []
+        try:
+            import nvitop  # noqa: F401
+
+            top_cpu, top_rss = _cost([sys.executable, "-c", NVITOP_LOOP, str(seconds)], env)
+        except (ImportError, RuntimeError) as err:
+            top_cpu = top_rss = None
+            rows.append(row("nvitop Device API at 1 Hz", None, None, None,
+                             f"not measurable: {err}"))
+        pct = 100.0 / seconds
+        rows.insert(0, row(
+            f"`cockpit gpu` at 1 Hz for {seconds} s: % of a core (incl. start-up)",
+            round(ours_cpu * pct, 3), None if top_cpu is None else round(top_cpu * pct, 3),
+            "<= nvitop", basis + "; NVML + GPM + processes + PCIe + events"))
+        if top_cpu is not None:
+            rows[0]["note"] += f"; reference: nvitop Device API, same fields, {top_rss:.1f} MB"
+        rows.append(row("`cockpit gpu` peak RSS MB", round(ours_rss, 1),
+                         None if top_rss is None else round(top_rss, 1), "<= 50",
+                         "reference: nvitop Device API process"))
+        smi = shutil.which("nvidia-smi")
+        if smi is not None and on_gpu:
+            smi_cpu, smi_rss = _cost(["timeout", str(seconds), smi, "--query-gpu=utilization.gpu,"
+                                      "memory.used,power.draw,temperature.gpu,clocks.sm",
+                                      "--format=csv", "-l", "1"], env)
+            rows.append(row("nvidia-smi --query-gpu -l 1: % of a core / peak RSS MB",
+                             round(smi_cpu * pct, 3), round(smi_rss, 1), None, "real NVML"))
+        else:
+            rows.append(row("nvidia-smi --query-gpu -l 1", None, None, None,
+                             "not measurable: no NVIDIA driver on this machine"))
+    return rows
+
+
 def run(quick: bool = False) -> list[dict]:
     ticks = 200 if quick else 2000
     rows: list[dict] = []
@@ -202,6 +288,7 @@ def run(quick: bool = False) -> list[dict]:
     rows.append(row("sampler peak RSS MB", round(sampler_rss_mb(), 1), None,
                      f"<= {TARGET_RSS_MB}", f"fresh interpreter, sampler + {GPUS} fake GPUs, "
                      "300 ticks"))
+    rows.extend(side_by_side(20 if quick else 90, 2))
     return rows
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 MODULES = ["bench_ingest", "bench_tfevents", "bench_sampler", "bench_evals", "bench_ui",
            "bench_prometheus", "bench_notify", "bench_remote", "bench_lifecycle",
-           "bench_live_reads"]
+           "bench_live_reads", "bench_watch", "bench_soak"]
 COLUMNS = ("name", "ours", "reference", "ratio", "target", "note")
 
 
