@@ -939,8 +939,10 @@ class IngestEngine:
 
     def _next_due(self) -> float:
         due = [src.due for run in self.runs.values() for src in run.sources.values()]
-        if any(r.source is not LOCAL for r in self.roots):
-            due.append(self._last_scan + self.rescan_interval)
+        if self._rescan_wanted or any(r.source is not LOCAL for r in self.roots):
+            due.append(self._last_scan + self.rescan_interval)  # a deferred look for new files
+        if self._rescan_at is not None:
+            due.append(self._rescan_at)
         return min(due, default=time.monotonic() + SAFETY_POLL_S)
 
     def _poll_changes(self, now: float) -> int:
