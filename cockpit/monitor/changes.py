@@ -97,7 +97,7 @@ class FolderWatcher:
             self._prefixes = _real_prefixes(roots)
             try:
                 changes = watch(*roots, watch_filter=None, debounce=self._batch_ms,
-                                step=max(1, self._batch_ms // 5), stop_event=self._interrupt,
+                                step=max(1, min(self._batch_ms, 100)), stop_event=self._interrupt,
                                 rust_timeout=1000, yield_on_timeout=True,
                                 raise_interrupt=False, force_polling=False)
                 for batch in changes:
