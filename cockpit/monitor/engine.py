@@ -387,10 +387,11 @@ class IngestEngine:
         return self._poll(final=final)
 
     def _poll(self, final: bool = False, changed: set[str] | None = None,
-              idle_cap: float = 0.0) -> int:
+              idle_cap: float = 0.0, only: set[str] | None = None) -> int:
         """Poll followers. With `changed` (the local paths events reported) only those, the
         ones still draining a backlog and the ones whose idle look is due; with `idle_cap`
-        > 0 (no events) the ones whose backed-off poll is due; else every one."""
+        > 0 (no events) the ones whose backed-off poll is due; else every one (of the runs
+        in `only`, when given)."""
         now = time.monotonic()
         selective = changed is not None or idle_cap > 0
         total = 0
@@ -398,6 +399,8 @@ class IngestEngine:
         for run in list(self.runs.values()):
             if run.held is not None:
                 continue  # its host or bucket is unreachable: read on from here once it is back
+            if only is not None and run.row.run_id not in only:
+                continue
             local = run.spec.source is LOCAL
             for src in list(run.sources.values()):
                 follower = src.follower
@@ -796,6 +799,12 @@ class IngestEngine:
                 if (run.replay and run.held is None
                         and run.stored_status in ("running", "stalled", "hung")):
                     self._replay(run)
+        # Read what live runs' files hold before judging them: a traceback written just
+        # before the writer exited decides how it ended, whatever an event still has queued.
+        live = {rid for rid, life in self.lifecycle.runs.items()
+                if life.state in ("running", "hung", "stalled")}
+        if live:
+            self._poll(only=live)
         update = self.lifecycle.check(now)
         update.alerts = self._fresh(update.alerts)
         self._announce(update)
