@@ -62,6 +62,8 @@ class StoreWriter:
         self.error: Exception | None = None
         self.points_written = 0
         self.transactions = 0  # finished (committed or rolled back): what waits measure
+        # Called on the writer thread after each transaction (a reader resting until then).
+        self.on_transaction: Callable[[], None] | None = None
         self.last_commit = 0.0
         # Runs whose row exists (inserted by this writer): later batches skip the keyed insert.
         self._known_runs: set[str] = set()
@@ -223,7 +225,7 @@ class StoreWriter:
             log.debug("database write failed", exc_info=True)
             self.error = err
         finally:
-            self.transactions += 1
+            self._finished()
 
     def _apply_bulk(self, batch: IngestBatch, load: Callable[[duckdb.DuckDBPyConnection], bool],
                     outcome: list[bool], done: threading.Event) -> None:
@@ -257,7 +259,7 @@ class StoreWriter:
         finally:
             self._txn_runs.clear()
             self._txn_sources.clear()
-            self.transactions += 1
+            self._finished()
             outcome.append(ok)
             done.set()
 
@@ -291,6 +293,12 @@ class StoreWriter:
             self._txn_sources.clear()
             raise
         self._committed()
+
+    def _finished(self) -> None:
+        self.transactions += 1
+        hook = self.on_transaction
+        if hook is not None:
+            hook()
 
     def _committed(self) -> None:
         self._known_runs |= self._txn_runs

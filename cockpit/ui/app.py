@@ -92,6 +92,7 @@ def build(options: AppOptions) -> tuple[MainWindow, Backend, LiveSeriesCache]:
     writer = backend.writer
     if writer is not None:  # this app owns the history: nothing committed means nothing new
         cache.change_token = lambda: writer.transactions
+        writer.on_transaction = cache.nudge  # ...and a commit ends the poller's rest at once
     window = MainWindow(
         cache, backend.cursor, qsettings, add_root=backend.add_root,
         status_source=lambda: (backend.gpu_status_text(), backend.last_error()),

@@ -162,13 +162,13 @@ class FleetPanel(QWidget):
         self._paint_grid(self.model.rows)
 
     def update_fleet(self, gpus: list[FleetGpu], outage: str | None) -> None:
+        signature = tuple(gpus), outage
+        if signature == self._signature:  # polled every second: nothing new, touch nothing
+            return
+        self._signature = signature
         self.outage.setText(outage or "")
         self.outage.setVisible(bool(outage))
         self.outage.setStyleSheet(f"color: {theme.current().severity['critical']}")
-        signature = tuple(gpus), outage
-        if signature == self._signature:
-            return
-        self._signature = signature
         self.model.set_rows(gpus)
         self._paint_grid(gpus)
         self.summary.setText(_summary(gpus))

@@ -33,7 +33,8 @@ CursorFactory = Callable[[], duckdb.DuckDBPyConnection]
 
 GPU_FIELDS = ("util_gpu", "sm_active", "tensor_active", "mem_used", "power_w", "temp_c")
 GPU_WINDOW = 3000  # samples kept per GPU (5 minutes at 10 Hz)
-IDLE_POLL_S = 5.0  # with a change token that stands still, still read this often
+IDLE_POLL_S = 30.0  # with a change token that stands still, still read this often (a safety net)
+REST_AFTER = 8  # looks in a row with nothing committed before resting until the next commit
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 
 
@@ -153,6 +154,7 @@ class LiveSeriesCache:
         self.change_token: Callable[[], object] | None = None
         # Called (on the poller thread) after a poll that may have brought something new.
         self.on_snapshot: Callable[[], None] | None = None
+        self._resting = False  # the poller waits for `nudge` (set on the poller thread only)
         # poller state (poller thread only)
         self._metrics_wm = -1
         self._alerts_wm = -1
@@ -219,6 +221,7 @@ class LiveSeriesCache:
         token: object = None
         last_poll = 0.0
         woken = True
+        quiet = 0  # polls in a row that found the change token where it was
         while not self._stop.is_set():
             now = time.monotonic()
             new_token = self.change_token() if self.change_token is not None else None
@@ -239,10 +242,29 @@ class LiveSeriesCache:
                     cur = None
             else:
                 self.skipped += 1
-            woken = self._wake.wait(self.interval)
+            quiet = quiet + 1 if new_token is not None and new_token == token else 0
+            woken = self._rest(token) if quiet >= REST_AFTER else self._wake.wait(self.interval)
             self._wake.clear()
         if cur is not None:
             cur.close()
+
+    def _rest(self, token: object) -> bool:
+        """Wait for the writer's next transaction (`nudge`), the GUI or the routine look.
+
+        An app left open on finished runs then wakes a few times a minute instead of four
+        times a second; the first commit after the rest is read at once."""
+        self._resting = True
+        try:
+            if self.change_token is not None and self.change_token() != token:
+                return True  # committed while we decided to rest
+            return self._wake.wait(IDLE_POLL_S)
+        finally:
+            self._resting = False
+
+    def nudge(self) -> None:
+        """The writer finished a transaction: wake the poller if it rests (any thread)."""
+        if self._resting:
+            self._wake.set()
 
     def poll(self, cur: duckdb.DuckDBPyConnection) -> Snapshot:
         """One cycle: read what is new, update series and publish a snapshot."""

@@ -250,6 +250,8 @@ class MainWindow(QMainWindow):
         changed = snap.seq != self.snapshot_seq
         if changed:
             self.apply_snapshot(snap)
+        else:
+            self._refresh_rate()
         drew = self.charts.tick()
         self.pacer.frame(changed or bool(drew), self.isMinimized())
         self.frame_ms.append((time.perf_counter() - t0) * 1000)
@@ -282,6 +284,19 @@ class MainWindow(QMainWindow):
         self.charts.update_from(snap)
         self._update_status(snap)
         self.snapshotApplied.emit(snap.seq)
+
+    def _refresh_rate(self) -> None:
+        """The ingest rate between snapshots: the poller rests while nothing is committed, so
+        the rate that falls to 0 after writes stop is read from its source, not the snapshot."""
+        source = self.cache.ingest_rate_source
+        rate = source() if source is not None else None
+        if rate is not None:
+            self._set_text(self.rate_label, f"ingest {rate:,.0f} pts/s")
+
+    @staticmethod
+    def _set_text(label: QLabel, text: str) -> None:
+        if label.text() != text:
+            label.setText(text)
 
     def _update_status(self, snap: Snapshot) -> None:
         self.rate_label.setText(f"ingest {snap.ingest_rate:,.0f} pts/s")
