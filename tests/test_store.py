@@ -115,3 +115,34 @@ def test_database_in_use_by_another_process_gives_one_clear_sentence(db):
         assert "Traceback" not in out.stderr
     finally:
         holder.communicate("")
+
+
+def test_live_batches_after_a_commit_share_the_next_one_and_a_flush_is_never_held(
+        db, monkeypatch):
+    """Small live batches arriving soon after a commit are gathered into one transaction
+    (each costs ~10 ms of DuckDB time whatever it holds); a flush ends the gathering."""
+    import cockpit.store.writer as writer_mod
+
+    monkeypatch.setattr(writer_mod, "LOCAL_GAP_S", 3600.0)  # gather for as long as allowed
+    monkeypatch.setattr(writer_mod, "COMMIT_COST_RATIO", 1e9)
+    with StoreWriter(db) as w:
+        w.put_ingest(batch("a", 10))
+        w.flush()  # a first commit: the gap after it now lasts for the rest of the test
+        first = w.transactions
+        for i in range(1, 11):
+            w.put_ingest(batch(f"r{i}", 10))
+            threading.Event().wait(0.05)  # a writer committing at once would commit each
+        w.flush()  # not held for the hour the batches may wait: a flush is urgent
+        assert w.transactions == first + 1  # ten batches, one transaction
+        assert w.cursor().execute("SELECT count(DISTINCT run_id) FROM metrics").fetchone() == (11,)
+
+
+def test_remote_batches_may_wait_longer_than_local_ones() -> None:
+    import cockpit.store.writer as writer_mod
+
+    local = ("ingest", batch("a", 1))
+    remote = ("ingest", IngestBatch(RunRow("b", "r", "ssh://gpu1/r", "/"), "m.jsonl",
+                                    "ssh://gpu1/r/m.jsonl", "jsonl", PointBuffer()))
+    assert writer_mod._may_wait(local) == writer_mod.LOCAL_GAP_S
+    assert writer_mod._may_wait(remote) == writer_mod.REMOTE_GAP_S > writer_mod.LOCAL_GAP_S
+    assert writer_mod._may_wait(("alerts", [])) == writer_mod.LOCAL_GAP_S

@@ -37,7 +37,23 @@ MAX_GROUP_OPS = 1000  # queued items per transaction (thousands of small files: 
 # writer trims that cache back to this size every TRIM_EVERY_S seconds by lowering the memory
 # limit for a moment; queries read evicted blocks back from the file (the OS caches it).
 TABLE_CACHE_BYTES = 4 * 2**20
+# Live batches arriving soon after a commit join the next one (see _gather): the wait after
+# a commit is COMMIT_COST_RATIO times what that commit took (committing live data then keeps
+# the writer busy ~1/30 of the time whatever the sources do), at most what the items waiting
+# allow: a local file's points LOCAL_GAP_S (a live tail is queryable within ~0.25 s), a
+# remote one's (ssh://, s3://, ..., already a network poll away) REMOTE_GAP_S.
+COMMIT_COST_RATIO = 30.0
+LOCAL_GAP_S = 0.12
+REMOTE_GAP_S = 0.5
+_URGENT = frozenset({"flush", "bulk", "stop"})  # items someone waits for: commit now
 TRIM_EVERY_S = 5.0
+
+
+def _may_wait(op: tuple[str, Any]) -> float:
+    """How long after the last commit a queued item may wait for company."""
+    if op[0] == "ingest" and "://" in op[1].source_path:
+        return REMOTE_GAP_S
+    return LOCAL_GAP_S
 
 
 class StoreWriter:
@@ -71,6 +87,8 @@ class StoreWriter:
         self._known_sources: set[str] = set()  # rows of `sources` this writer stored
         self._txn_sources: set[str] = set()
         self._next_trim = time.monotonic() + TRIM_EVERY_S
+        self._last_group = 0.0  # when the last group was committed (writer thread)
+        self._gap = 0.0  # how long after it the writer gathers before committing again
         self._thread = threading.Thread(target=self._loop, name="cockpit-writer", daemon=True)
         self._thread.start()
 
@@ -185,18 +203,34 @@ class StoreWriter:
         self.close()
 
     # ---- writer thread -------------------------------------------------------------
+    def _gather(self) -> list[tuple[str, Any]]:
+        """The next group of queued items, one transaction's worth.
+
+        A transaction costs ~10 ms of DuckDB time whatever it holds (points, the `sources`
+        upsert, the `runs` update), and live sources hand over small batches many times a
+        second (SSH hosts each on their own beat). For a while after each commit (`_gap`,
+        in proportion to what the commit cost) the writer keeps gathering instead of
+        committing again; a flush, a bulk load or a stop
+        ends the gathering at once, so nothing that waits is held back."""
+        ops = [self._queue.get()]
+        npoints = len(ops[0][1].points) if ops[0][0] == "ingest" else 0
+        allowed = _may_wait(ops[0])
+        while (npoints < MAX_GROUP_POINTS and len(ops) < MAX_GROUP_OPS
+               and ops[-1][0] not in _URGENT):
+            wait = self._last_group + min(self._gap, allowed) - time.monotonic()
+            try:
+                op = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
+            except queue.Empty:
+                break
+            ops.append(op)
+            allowed = min(allowed, _may_wait(op))
+            if op[0] == "ingest":
+                npoints += len(op[1].points)
+        return ops
+
     def _loop(self) -> None:
         while True:
-            ops = [self._queue.get()]
-            npoints = 0
-            while npoints < MAX_GROUP_POINTS and len(ops) < MAX_GROUP_OPS:
-                try:
-                    op = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                ops.append(op)
-                if op[0] == "ingest":
-                    npoints += len(op[1].points)
+            ops = self._gather()
             stop = any(kind == "stop" for kind, _ in ops)
             work: list[tuple[str, Any]] = []
             for op in ops:
@@ -206,7 +240,11 @@ class StoreWriter:
                     self._apply_bulk(*op[1])
                 elif op[0] not in ("flush", "stop"):
                     work.append(op)
+            began = time.monotonic()
             self._apply_guarded(work)
+            self._last_group = time.monotonic()
+            if work:
+                self._gap = COMMIT_COST_RATIO * (self._last_group - began)
             for kind, payload in ops:
                 if kind == "flush":
                     payload.set()
