@@ -335,3 +335,68 @@ def test_inspect_stop_reason_is_kept_for_triage():
     run = load_eval(next(Path("sample_runs/evals/planted_failures").glob("*.eval")))
     reasons = set(run.table.values("output:stop_reason"))
     assert "stop" in reasons
+
+
+# ---- damaged files: one sentence each, never a traceback ---------------------------------
+def _damage(src: Path, dst: Path, *, at: int = 0, method: int | None = None,
+            version: int | None = None) -> Path:
+    """A copy of the zip `src` with its first sample entry's compressed bytes flipped at
+    `at`, or every central header's compression method or "version needed" rewritten."""
+    import struct
+
+    data = bytearray(src.read_bytes())
+    if method is None and version is None:
+        with zipfile.ZipFile(src) as zf:
+            info = next(i for i in zf.infolist() if i.filename.startswith("samples/"))
+        name_len, extra_len = struct.unpack("<HH", data[info.header_offset + 26:
+                                                        info.header_offset + 30])
+        start = info.header_offset + 30 + name_len + extra_len + at
+        data[start:start + 4] = bytes(b ^ 0xFF for b in data[start:start + 4])
+    pos = data.find(b"PK\x01\x02")
+    while pos >= 0 and (method is not None or version is not None):
+        if version is not None:
+            data[pos + 6:pos + 8] = struct.pack("<H", version)
+        if method is not None:
+            data[pos + 10:pos + 12] = struct.pack("<H", method)
+        pos = data.find(b"PK\x01\x02", pos + 4)
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+def test_an_inspect_zip_needing_version_9_9_is_one_sentence(tmp_path: Path) -> None:
+    bad = _damage(_one(EVALS / "triage", "*.eval"), tmp_path / "v99.eval", version=99)
+    with pytest.raises(EvalLoadError, match=r"v99\.eval is not a readable .*version 9\.9"):
+        load_eval(bad)
+
+
+def test_an_unknown_compression_method_is_one_sentence(tmp_path: Path) -> None:
+    bad = _damage(_one(EVALS / "triage", "*.eval"), tmp_path / "m99.eval", method=99)
+    with pytest.raises(EvalLoadError, match=r"m99\.eval has a damaged entry"):
+        load_eval(bad)
+
+
+def test_a_damaged_deflate_entry_is_one_sentence(tmp_path: Path) -> None:
+    bad = _damage(_one(EVALS / "triage", "*.eval"), tmp_path / "deflate.eval", at=40)
+    with pytest.raises(EvalLoadError, match=r"deflate\.eval has a damaged entry"):
+        load_eval(bad)
+
+
+@pytest.mark.skipif(not HAS_ZSTD, reason="zstd-compressed .eval needs the zstandard package")
+@pytest.mark.parametrize(("at", "why"), [(0, "Unknown frame descriptor"),
+                                         (8, "Data corruption detected")])
+def test_a_damaged_zstd_entry_is_one_sentence(tmp_path: Path, at: int, why: str) -> None:
+    bad = _damage(_one(TOOL / "inspect" / "eval", "*.eval"), tmp_path / "zstd.eval", at=at)
+    with pytest.raises(EvalLoadError, match=rf"zstd\.eval has a damaged entry .*{why}"):
+        load_eval(bad)
+
+
+def test_lm_eval_rows_whose_doc_id_is_not_a_scalar_do_not_stop_the_file(tmp_path: Path) -> None:
+    """Rows are grouped by doc_id; a list or object there (a mutated file) once raised
+    TypeError. Such a file is no longer taken for lm-eval samples; it still opens."""
+    rows = [json.loads(line) for line in
+            _one(TOOL / "lm_eval", "samples_tiny_mc_*.jsonl").read_text().splitlines()]
+    rows[0]["doc_id"], rows[1]["doc_id"] = [1, 2], {"a": 1}
+    path = tmp_path / "samples_tiny_mc_mutated.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    run = load_eval(path)
+    assert len(run) == len(rows) and run.format != "lm-eval"

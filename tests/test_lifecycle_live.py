@@ -170,6 +170,25 @@ def test_the_app_backend_reads_the_same_decision(tmp_path: Path) -> None:
     children = []
     try:
         backend.start()
+        # What a reader sees of a run at the moment its alerts are handed to the writer:
+        # the state those alerts announce must not be committed ahead of them.
+        stored_before: list[tuple[str, str | None]] = []
+        annotate = backend.engine.annotate
+
+        def watching_annotate(alerts: list[Any]) -> None:
+            backend.writer.flush()
+            probe = backend.cursor()
+            try:
+                for a in alerts:
+                    row = probe.execute("SELECT status FROM runs WHERE run_id = ?",
+                                        [a.run_id]).fetchone()
+                    stored_before.append((a.run, row[0] if row else None))
+            finally:
+                probe.close()
+            if annotate is not None:
+                annotate(alerts)
+
+        backend.engine.annotate = watching_annotate
         hang = start_child(root / "hang", "jsonl", "hang")
         ok = start_child(root / "ok", "jsonl", "exit0")
         crash = start_child(root / "crash", "text", "crash")
@@ -187,6 +206,8 @@ def test_the_app_backend_reads_the_same_decision(tmp_path: Path) -> None:
                              "JOIN runs r USING (run_id)").fetchall()
         assert ("hang", "stall", "warning") in alerts and ("crash", "crash", "critical") in alerts
         assert not [a for a in alerts if a[0] == "ok" and a[2] != "info"]
+        assert ("hang", "hung") not in stored_before and ("crash", "failed") not in stored_before
+        assert ("hang", "running") in stored_before  # the probe did look
         assert {(c.run, c.state) for c in changes} >= {("ok", "finished"), ("crash", "failed"),
                                                       ("hang", "hung")}
         cur.close()

@@ -6,6 +6,7 @@ import threading
 import duckdb
 import pytest
 
+import cockpit.store.writer as writer_module
 from cockpit.model.alert import Alert
 from cockpit.model.batch import IngestBatch, RunRow
 from cockpit.model.records import PointBuffer
@@ -146,3 +147,50 @@ def test_remote_batches_may_wait_longer_than_local_ones() -> None:
     assert writer_mod._may_wait(local) == writer_mod.LOCAL_GAP_S
     assert writer_mod._may_wait(remote) == writer_mod.REMOTE_GAP_S > writer_mod.LOCAL_GAP_S
     assert writer_mod._may_wait(("alerts", [])) == writer_mod.LOCAL_GAP_S
+
+
+def _base_table_bytes(cur: duckdb.DuckDBPyConnection) -> int:
+    return cur.execute("SELECT memory_usage_bytes FROM duckdb_memory() "
+                       "WHERE tag = 'BASE_TABLE'").fetchone()[0]
+
+
+def test_writer_trims_its_table_cache_and_restores_the_memory_limit(db):
+    """The writer's own configuration must let it lower its memory limit (a locked one made
+    the trim a silent no-op: a 30-minute soak grew +57 MB instead of +26)."""
+    with StoreWriter(db) as w:
+        for i in range(4):
+            w.put_ingest(batch(f"r{i}", 400_000))
+        w.flush()
+        cur = w.cursor()
+        cur.execute("CHECKPOINT")
+        cur.execute("SELECT sum(value) FROM metrics").fetchall()  # reads every block back
+        limit = cur.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+        assert _base_table_bytes(cur) > 4 * writer_module.TABLE_CACHE_BYTES
+        w._next_trim = 0.0
+        w.put_ingest(batch("late", 10))
+        w.flush()
+        w.flush()  # the loop trims right after the group that the first flush ended
+        assert _base_table_bytes(cur) <= 2 * writer_module.TABLE_CACHE_BYTES
+        after = cur.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+        cur.execute("SELECT sum(value) FROM metrics").fetchall()
+        w._next_trim = 0.0
+        w.put_ingest(batch("later", 10))
+        w.flush()
+        w.flush()
+        assert _base_table_bytes(cur) <= 2 * writer_module.TABLE_CACHE_BYTES
+        # restored, and no lower after a second trim (no creeping down by DuckDB's rounding)
+        assert cur.execute("SELECT current_setting('memory_limit')").fetchone()[0] == after
+        assert float(after.split()[0]) >= float(limit.split()[0]) - 0.1
+        assert cur.execute("SELECT count(*) FROM metrics").fetchone() == (4 * 400_001 + 22,)
+
+
+@pytest.mark.parametrize("sql", [
+    "SET enable_external_access = true", "SELECT * FROM read_text('/etc/hostname')",
+    "COPY metrics TO 'out.csv'", "SELECT * FROM glob('/*')", "SET allowed_directories = ['/']",
+    "LOAD httpfs",
+])
+def test_the_writers_instance_keeps_files_and_extensions_out_of_reach(db, sql):
+    """Even below cockpit.store.sql's checks, the writer's instance (whose configuration is
+    not locked, so it can trim) refuses what reaches outside the history."""
+    with StoreWriter(db) as w, pytest.raises(duckdb.Error):
+        w.cursor().execute(sql)

@@ -675,3 +675,25 @@ def test_large_nanogpt_log_throughput() -> None:
     print(f"\ntext log reader: {n / elapsed:,.0f} nanoGPT lines/s")
     assert len(result.points) == 4 * n
     assert result.points.steps[-1] == n - 1 and result.points.values[-4] == 2 + ((n - 1) % 997) / 1000
+
+
+
+@pytest.mark.parametrize(("line", "skipped"), [
+    ("iter {big}: loss 2.5, time 40.00ms", 1),  # the learned nanoGPT-style shape
+    (" validation loss at iteration {big} | lm loss value: 2.5 |", 1),  # Megatron validation
+    # longer than a metric line may be (4,096 characters): not searched for a step at all
+    ("step {big}/{big} | loss 2.5 | lr 1e-3", 0),
+    ("step:{big}/20 train_loss:2.5 train_time:1ms step_avg:1ms", 0),
+])
+def test_a_5000_digit_step_is_skipped_and_counted_and_the_rest_is_read(line: str,
+                                                                         skipped: int) -> None:
+    """int() refuses strings over 4,300 digits (ValueError); a log line like that once
+    stopped the file. It is skipped and counted, and the lines around it are read."""
+    data = ("iter 0: loss 3.0, time 40.00ms\n" + line.format(big="9" * 5000) + "\n"
+            "iter 10: loss 2.0, time 41.00ms\n").encode()
+    reader = TextLogReader()
+    out = reader.feed(data)
+    out.merge(reader.finish())
+    assert out.points.rows() == [("loss", 0, None, 3.0), ("step_time_ms", 0, None, 40.0),
+                                 ("loss", 10, None, 2.0), ("step_time_ms", 10, None, 41.0)]
+    assert out.skipped == ({textlog.SKIP_STEP: skipped} if skipped else {})

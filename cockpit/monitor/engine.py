@@ -567,7 +567,13 @@ class IngestEngine:
             self._announce(Update(alerts=self._fresh(alerts)))
 
     def _announce(self, update: Update) -> None:
-        """Store and hand on what the lifecycle decided and the alerts raised with it."""
+        """Store and hand on what the lifecycle decided and the alerts raised with it. The
+        alerts are queued first: the writer commits in queue order, so a reader that sees a
+        run's new state (hung, failed) also sees the alert that state raised."""
+        if update.alerts:
+            if self.annotate is not None:
+                self.annotate(update.alerts)
+            self.writer.put_alerts(update.alerts)
         for change in update.changes:
             self.writer.put_lifecycle(change, update.ended.get(change.run_id))
         ended = [c.run_id for c in update.changes if c.state in ("finished", "failed", "unknown")]
@@ -575,12 +581,8 @@ class IngestEngine:
             self.store_gpu_cost(ended)
         if update.changes and self.on_lifecycle is not None:
             self.on_lifecycle(update.changes)
-        if update.alerts:
-            if self.annotate is not None:
-                self.annotate(update.alerts)
-            self.writer.put_alerts(update.alerts)
-            if self.on_alerts is not None:
-                self.on_alerts(update.alerts)
+        if update.alerts and self.on_alerts is not None:
+            self.on_alerts(update.alerts)
 
     def _try_bulk(self, run: _Run, src: _Source) -> int:
         """Import a big finished JSONL file with DuckDB's parallel reader (see bulk_jsonl)."""

@@ -33,6 +33,13 @@ LOCKED: dict[str, str | int | float | list[str]] = {
 }
 
 
+def _locked(trimmable: bool) -> dict[str, str | int | float | list[str]]:
+    config = dict(LOCKED)
+    if trimmable:
+        del config["lock_configuration"]
+    return config
+
+
 _DISK_FULL = ("no space left", "disk is full", "disk full", "enospc", "file too large")
 _DAMAGED = ("corrupt", "checksum", "invalid database", "not a valid duckdb", "malformed")
 _BROKEN = ("invalidated", "fatal error")
@@ -72,10 +79,14 @@ def _explain(path: Path, err: Exception) -> StoreError:
     return storage_failure(path, err) or StoreError(f"cannot open database {path}: {first}")
 
 
-def connect(path: str | Path, read_only: bool = False,
-            file_access: bool = False) -> duckdb.DuckDBPyConnection:
+def connect(path: str | Path, read_only: bool = False, file_access: bool = False,
+            trimmable: bool = False) -> duckdb.DuckDBPyConnection:
     """Open (and create or migrate, unless read-only) the database at `path`, locked down
-    (`LOCKED`) unless `file_access` was asked for (`--unsafe-sql`, the app's setting)."""
+    (`LOCKED`) unless `file_access` was asked for (`--unsafe-sql`, the app's setting).
+    `trimmable` (the store writer): everything in LOCKED but the configuration lock, so the
+    writer can lower its memory limit for a moment to evict its table cache; external access
+    stays off (DuckDB refuses to turn it back on while the database runs) and user SQL on
+    that instance still passes cockpit.store.sql's checks, which refuse SET."""
     path = Path(path)
     if read_only and not path.exists():
         raise StoreError(f"database {path} does not exist; run `cockpit import` or `watch` first")
@@ -89,7 +100,7 @@ def connect(path: str | Path, read_only: bool = False,
             raise StoreError(f"cannot create the folder of database {path}: {why}") from None
     try:
         con = duckdb.connect(str(path), read_only=read_only,
-                             config={} if file_access else dict(LOCKED))
+                             config={} if file_access else _locked(trimmable))
     except (duckdb.IOException, duckdb.Error) as err:
         raise _explain(path, err) from None
     try:

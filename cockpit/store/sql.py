@@ -5,7 +5,9 @@ Two locks, each enough alone for what it covers:
 - the DuckDB instance of every Cockpit connection has external access off and its
   configuration locked (cockpit.store.db's `LOCKED`): no file outside the history is read or written, no
   extension installed or loaded, no setting changed back (read_text, glob, COPY, EXPORT,
-  ATTACH of any file, a hard link to the history itself included, INSTALL, LOAD, SET);
+  ATTACH of any file, a hard link to the history itself included, INSTALL, LOAD, SET); the
+  store writer's instance is not locked (it trims its cache by its memory limit), but
+  DuckDB never turns external access back on while a database runs;
 - statements are checked before they run (`statements`): only SELECT-like statements,
   EXPLAIN and a list of read-only PRAGMAs pass, anything else is refused in one sentence.
 `--unsafe-sql` (and the app's setting) opt out of both for those who want file access;

@@ -63,8 +63,10 @@ class StoreWriter:
         """`serve`: answer live reads (cockpit.store.live) while this writer owns the history;
         `file_access`: SQL may read and write files (the app's setting; off by default)."""
         self.db_path = Path(db_path)
-        self._root = connect(self.db_path, file_access=file_access)
+        self._root = connect(self.db_path, file_access=file_access, trimmable=True)
         self._con = self._root.cursor()
+        self._memory_limit = str(self._con.execute(
+            "SELECT current_setting('memory_limit')").fetchone()[0])  # type: ignore[index]
         self.server: LiveServer | None = None
         if serve:
             server = LiveServer(self._root.cursor, self.db_path, file_access)
@@ -252,7 +254,7 @@ class StoreWriter:
                 return
             if time.monotonic() >= self._next_trim:
                 self._next_trim = time.monotonic() + TRIM_EVERY_S
-                _trim_table_cache(self._con)
+                _trim_table_cache(self._con, self._memory_limit)
 
     def _apply_guarded(self, work: list[tuple[str, Any]]) -> None:
         if not work:
@@ -488,22 +490,30 @@ class StoreWriter:
 _SOURCED = ("metrics", "run_events", "histograms", "run_params")
 
 
-def _trim_table_cache(con: duckdb.DuckDBPyConnection) -> None:
+def _trim_table_cache(con: duckdb.DuckDBPyConnection, limit: str) -> None:
     """Evict cached table blocks beyond TABLE_CACHE_BYTES (they are read back from the file
-    when a query needs them): set a lower memory limit, which evicts, then the old one."""
+    when a query needs them): set a lower memory limit, which evicts, then `limit` again (the
+    one read at start: DuckDB prints limits rounded down, so restoring what it prints would
+    lower the limit by 0.1 GiB at every trim)."""
     try:
         row = con.execute(
             "SELECT sum(memory_usage_bytes) FILTER (WHERE tag = 'BASE_TABLE'), "
-            "sum(memory_usage_bytes), current_setting('memory_limit') FROM duckdb_memory()"
+            "sum(memory_usage_bytes) FROM duckdb_memory()"
         ).fetchall()[0]
-        if row[0] is None or row[0] <= TABLE_CACHE_BYTES:
-            return
-        cached, total, limit = int(row[0]), int(row[1]), str(row[2])
-        target = max(total - (cached - TABLE_CACHE_BYTES), 2 * TABLE_CACHE_BYTES)
+    except duckdb.Error:
+        log.debug("table cache size unknown", exc_info=True)
+        return
+    if row[0] is None or row[0] <= TABLE_CACHE_BYTES:
+        return
+    cached, total = int(row[0]), int(row[1])
+    target = max(total - (cached - TABLE_CACHE_BYTES), 2 * TABLE_CACHE_BYTES)
+    try:
         con.execute(f"SET memory_limit = '{target // 2**20}MB'")
-        con.execute(f"SET memory_limit = '{limit}'")
     except duckdb.Error:  # busy readers pinned too much: try again next time
         log.debug("table cache trim skipped", exc_info=True)
+    finally:
+        with contextlib.suppress(duckdb.Error):  # never leave the lowered limit behind
+            con.execute(f"SET memory_limit = '{limit}'")
 
 
 def _spans(names: list[tuple[str, str, str]], code: np.ndarray, ts: np.ndarray,

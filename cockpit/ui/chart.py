@@ -248,9 +248,14 @@ class MetricChart(QWidget):
         self._own_range_change = True
         try:
             self.plot.getPlotItem().setLogMode(x=False, y=on)
+            # pyqtgraph turns auto-range back on with the log mode; left on, its next paint
+            # moves the range outside our control, reads as a user's zoom (fit_y off) and
+            # leaves the linear range and its clip marks over log10 values.
+            self.view.disableAutoRange()
         finally:
             self._own_range_change = False
         self.fit_y = True
+        self.y_range = None
 
     def set_smoothing(self, weight: float) -> None:
         self.smoothing = weight

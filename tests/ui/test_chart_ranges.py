@@ -125,6 +125,27 @@ def test_log_y_fits_the_same_way(chart: MetricChart) -> None:
     assert y1 < np.log10(20) and y0 > np.log10(1.0)  # decades of 10^12 do not count
 
 
+def test_log_y_turned_on_by_the_user_stays_fitted_after_the_repaint(chart: MetricChart) -> None:
+    """The checkbox on a chart already drawn in linear y: pyqtgraph re-enables its auto-range
+    with the log mode, and its next paint used to move the range behind the chart's back
+    (the fit was dropped as if the user had zoomed, the decades of a diverged run filled the
+    chart and clip marks of the old linear range stood over values that were in view)."""
+    _three_runs(chart)
+    for _ in range(3):
+        QApplication.processEvents()
+        chart.refresh()
+    chart.set_log_y(True)
+    for _ in range(5):  # paints, and the frames that follow them
+        QApplication.processEvents()
+        chart.refresh()
+    _, (y0, y1) = chart.view.viewRange()
+    assert chart.fit_y
+    assert y1 < np.log10(20) and y0 > np.log10(1.0)
+    assert chart.clip_marks and all(m.run_id == "c" and m.above for m in chart.clip_marks)
+    for m in chart.clip_marks:
+        assert np.log10(m.value) > y1  # each mark stands for a value really out of view
+
+
 def test_alert_focus_fits_x_and_y_to_the_episode(chart: MetricChart) -> None:
     y = LOSS.copy()
     y[1200:1260] = np.linspace(2.5, 30.0, 60)  # an excursion, then back to normal
