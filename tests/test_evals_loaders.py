@@ -352,13 +352,14 @@ def _damage(src: Path, dst: Path, *, at: int = 0, method: int | None = None,
                                                         info.header_offset + 30])
         start = info.header_offset + 30 + name_len + extra_len + at
         data[start:start + 4] = bytes(b ^ 0xFF for b in data[start:start + 4])
-    pos = data.find(b"PK\x01\x02")
-    while pos >= 0 and (method is not None or version is not None):
-        if version is not None:
-            data[pos + 6:pos + 8] = struct.pack("<H", version)
-        if method is not None:
-            data[pos + 10:pos + 12] = struct.pack("<H", method)
-        pos = data.find(b"PK\x01\x02", pos + 4)
+    else:
+        pos = data.find(b"PK\x01\x02")
+        while pos >= 0:
+            if version is not None:
+                data[pos + 6:pos + 8] = struct.pack("<H", version)
+            if method is not None:
+                data[pos + 10:pos + 12] = struct.pack("<H", method)
+            pos = data.find(b"PK\x01\x02", pos + 4)
     dst.write_bytes(bytes(data))
     return dst
 

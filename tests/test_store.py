@@ -6,7 +6,7 @@ import threading
 import duckdb
 import pytest
 
-import cockpit.store.writer as writer_module
+import cockpit.store.writer as writer_mod
 from cockpit.model.alert import Alert
 from cockpit.model.batch import IngestBatch, RunRow
 from cockpit.model.records import PointBuffer
@@ -122,8 +122,6 @@ def test_live_batches_after_a_commit_share_the_next_one_and_a_flush_is_never_hel
         db, monkeypatch):
     """Small live batches arriving soon after a commit are gathered into one transaction
     (each costs ~10 ms of DuckDB time whatever it holds); a flush ends the gathering."""
-    import cockpit.store.writer as writer_mod
-
     monkeypatch.setattr(writer_mod, "LOCAL_GAP_S", 3600.0)  # gather for as long as allowed
     monkeypatch.setattr(writer_mod, "COMMIT_COST_RATIO", 1e9)
     with StoreWriter(db) as w:
@@ -139,8 +137,6 @@ def test_live_batches_after_a_commit_share_the_next_one_and_a_flush_is_never_hel
 
 
 def test_remote_batches_may_wait_longer_than_local_ones() -> None:
-    import cockpit.store.writer as writer_mod
-
     local = ("ingest", batch("a", 1))
     remote = ("ingest", IngestBatch(RunRow("b", "r", "ssh://gpu1/r", "/"), "m.jsonl",
                                     "ssh://gpu1/r/m.jsonl", "jsonl", PointBuffer()))
@@ -165,19 +161,19 @@ def test_writer_trims_its_table_cache_and_restores_the_memory_limit(db):
         cur.execute("CHECKPOINT")
         cur.execute("SELECT sum(value) FROM metrics").fetchall()  # reads every block back
         limit = cur.execute("SELECT current_setting('memory_limit')").fetchone()[0]
-        assert _base_table_bytes(cur) > 4 * writer_module.TABLE_CACHE_BYTES
+        assert _base_table_bytes(cur) > 4 * writer_mod.TABLE_CACHE_BYTES
         w._next_trim = 0.0
         w.put_ingest(batch("late", 10))
         w.flush()
         w.flush()  # the loop trims right after the group that the first flush ended
-        assert _base_table_bytes(cur) <= 2 * writer_module.TABLE_CACHE_BYTES
+        assert _base_table_bytes(cur) <= 2 * writer_mod.TABLE_CACHE_BYTES
         after = cur.execute("SELECT current_setting('memory_limit')").fetchone()[0]
         cur.execute("SELECT sum(value) FROM metrics").fetchall()
         w._next_trim = 0.0
         w.put_ingest(batch("later", 10))
         w.flush()
         w.flush()
-        assert _base_table_bytes(cur) <= 2 * writer_module.TABLE_CACHE_BYTES
+        assert _base_table_bytes(cur) <= 2 * writer_mod.TABLE_CACHE_BYTES
         # restored, and no lower after a second trim (no creeping down by DuckDB's rounding)
         assert cur.execute("SELECT current_setting('memory_limit')").fetchone()[0] == after
         assert float(after.split()[0]) >= float(limit.split()[0]) - 0.1

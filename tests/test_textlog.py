@@ -677,7 +677,6 @@ def test_large_nanogpt_log_throughput() -> None:
     assert result.points.steps[-1] == n - 1 and result.points.values[-4] == 2 + ((n - 1) % 997) / 1000
 
 
-
 @pytest.mark.parametrize(("line", "skipped"), [
     ("iter {big}: loss 2.5, time 40.00ms", 1),  # the learned nanoGPT-style shape
     (" validation loss at iteration {big} | lm loss value: 2.5 |", 1),  # Megatron validation

@@ -255,7 +255,6 @@ class MetricChart(QWidget):
         finally:
             self._own_range_change = False
         self.fit_y = True
-        self.y_range = None
 
     def set_smoothing(self, weight: float) -> None:
         self.smoothing = weight
